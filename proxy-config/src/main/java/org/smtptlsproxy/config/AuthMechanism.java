@@ -1,0 +1,8 @@
+package org.smtptlsproxy.config;
+
+public enum AuthMechanism {
+    NONE,
+    PLAIN,
+    LOGIN,
+    XOAUTH2
+}

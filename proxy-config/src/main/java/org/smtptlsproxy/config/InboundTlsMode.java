@@ -1,0 +1,7 @@
+package org.smtptlsproxy.config;
+
+public enum InboundTlsMode {
+    NONE,
+    STARTTLS,
+    IMPLICIT
+}

@@ -1,0 +1,6 @@
+package org.smtptlsproxy.config;
+
+public enum UpstreamTlsMode {
+    STARTTLS,
+    IMPLICIT
+}
