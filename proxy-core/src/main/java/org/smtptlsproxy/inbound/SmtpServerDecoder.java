@@ -1,0 +1,220 @@
+package org.smtptlsproxy.inbound;
+
+import io.netty.buffer.ByteBuf;
+import io.netty.buffer.Unpooled;
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.handler.codec.ByteToMessageDecoder;
+import java.nio.charset.StandardCharsets;
+import java.util.List;
+import java.util.Locale;
+import org.smtptlsproxy.config.BareNewlines;
+import org.smtptlsproxy.smtp.CommandLine;
+
+/**
+ * The only decoder of the inbound byte stream. It owns the switches between command lines,
+ * message data and TLS, because bytes a client sends ahead of a phase change must be interpreted
+ * by the phase that follows it, or not at all.
+ *
+ * <p>After a command that changes phase (DATA, STARTTLS, AUTH, QUIT, BDAT) the decoder pauses:
+ * it neither decodes nor requests reads until the session decides what comes next
+ * ({@link #resumeCommands}, {@link #startData}, {@link #startTls}). Nothing after a STARTTLS line
+ * is ever decoded as plaintext (CVE-2011-0411): {@link #startTls} drops it.
+ */
+public final class SmtpServerDecoder extends ByteToMessageDecoder {
+
+    /** RFC 5321 4.5.3.1.4: a command line is at most 512 octets including CRLF. */
+    static final int MAX_COMMAND_LINE = 512;
+    /** AUTH lines carry base64 credentials (RFC 4954 leaves the size to the server). */
+    static final int MAX_AUTH_LINE = 12_288;
+
+    private enum Phase { COMMAND, PAUSED, DATA }
+
+    private final BareNewlines bareNewlines;
+    private final long maxMessageSize;
+
+    private ChannelHandlerContext ctx;
+    private Phase phase = Phase.COMMAND;
+    private DataFramer framer;
+    private boolean discardingLongLine;
+    private boolean inChannelRead;
+    private boolean decodeAgain;
+    private boolean producedOutput;
+
+    public SmtpServerDecoder(BareNewlines bareNewlines, long maxMessageSize) {
+        this.bareNewlines = bareNewlines;
+        this.maxMessageSize = maxMessageSize;
+    }
+
+    @Override
+    public void handlerAdded(ChannelHandlerContext ctx) throws Exception {
+        this.ctx = ctx;
+        super.handlerAdded(ctx);
+    }
+
+    /** Continue with command lines (after a DATA, AUTH or STARTTLS that was refused). */
+    public void resumeCommands() {
+        phase = Phase.COMMAND;
+        decodeBuffered();
+    }
+
+    /** Message data follows: the 354 has been sent. */
+    public void startData() {
+        framer = new DataFramer(bareNewlines, maxMessageSize);
+        phase = Phase.DATA;
+        decodeBuffered();
+    }
+
+    /** Stop emitting content for the current message; the data is still read up to its end. */
+    public void discardData() {
+        if (phase == Phase.DATA) {
+            framer.discardRest();
+        }
+    }
+
+    /** Octets of the current or last message data. */
+    public long dataSize() {
+        return framer == null ? 0 : framer.size();
+    }
+
+    /**
+     * The 220 to STARTTLS is on its way and TLS is set up in front of this decoder: whatever the
+     * client sent after the STARTTLS line arrived in plaintext and is dropped, never executed.
+     */
+    public void startTls() {
+        ByteBuf pending = internalBuffer();
+        pending.skipBytes(pending.readableBytes());
+        phase = Phase.COMMAND;
+    }
+
+    @Override
+    public void channelRead(ChannelHandlerContext ctx, Object msg) throws Exception {
+        inChannelRead = true;
+        try {
+            super.channelRead(ctx, msg);
+        } finally {
+            inChannelRead = false;
+        }
+        if (decodeAgain) {
+            decodeAgain = false;
+            decodeBuffered();
+        }
+    }
+
+    @Override
+    protected void decode(ChannelHandlerContext ctx, ByteBuf in, List<Object> out) {
+        int before = out.size();
+        switch (phase) {
+            case COMMAND -> decodeCommand(in, out);
+            case DATA -> {
+                if (framer.frame(ctx.alloc(), in, out)) {
+                    phase = Phase.COMMAND;
+                }
+            }
+            case PAUSED -> { }
+            default -> throw new IllegalStateException(phase.name());
+        }
+        producedOutput |= out.size() > before;
+    }
+
+    private void decodeCommand(ByteBuf in, List<Object> out) {
+        int start = in.readerIndex();
+        int window = Math.min(in.readableBytes(), MAX_AUTH_LINE);
+        int lf = in.indexOf(start, start + window, (byte) '\n');
+        if (discardingLongLine) {
+            if (lf < 0) {
+                in.skipBytes(in.readableBytes());
+            } else {
+                in.readerIndex(lf + 1);
+                discardingLongLine = false;
+                out.add(DecoderSignal.LINE_TOO_LONG);
+            }
+            return;
+        }
+        int limit = startsWithAuth(in) ? MAX_AUTH_LINE : MAX_COMMAND_LINE;
+        if (lf < 0) {
+            if (in.readableBytes() >= limit) {
+                in.skipBytes(in.readableBytes());
+                discardingLongLine = true;
+            }
+            return;
+        }
+        int length = lf + 1 - start;
+        if (length > limit) {
+            in.readerIndex(lf + 1);
+            out.add(DecoderSignal.LINE_TOO_LONG);
+            return;
+        }
+        int contentEnd = lf > start && in.getByte(lf - 1) == '\r' ? lf - 1 : lf;
+        String line = in.toString(start, contentEnd - start, StandardCharsets.UTF_8);
+        in.readerIndex(lf + 1);
+        if (hasControlCharacters(line)) {
+            out.add(DecoderSignal.INVALID_CHARACTERS);
+            return;
+        }
+        CommandLine command = CommandLine.parse(line);
+        out.add(command);
+        if (changesPhase(command.verb())) {
+            phase = Phase.PAUSED;
+        }
+    }
+
+    private static boolean changesPhase(String verb) {
+        return switch (verb) {
+            case "DATA", "STARTTLS", "AUTH", "QUIT", "BDAT" -> true;
+            default -> false;
+        };
+    }
+
+    private static boolean startsWithAuth(ByteBuf in) {
+        if (in.readableBytes() < 5) {
+            return false;
+        }
+        String head = in.toString(in.readerIndex(), 5, StandardCharsets.US_ASCII);
+        return head.toUpperCase(Locale.ROOT).equals("AUTH ");
+    }
+
+    private static boolean hasControlCharacters(String line) {
+        for (int i = 0; i < line.length(); i++) {
+            char c = line.charAt(i);
+            if ((c < ' ' && c != '\t') || c == 0x7f) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /**
+     * Decodes bytes that arrived while paused. The session calls in on the event loop, sometimes
+     * from inside our own channelRead (while its output is being fired): then the decoding is
+     * deferred until that call returns, as a decoder must not re-enter itself.
+     */
+    private void decodeBuffered() {
+        if (inChannelRead) {
+            decodeAgain = true;
+            return;
+        }
+        if (ctx == null || actualReadableBytes() == 0) {
+            return;
+        }
+        try {
+            channelRead(ctx, Unpooled.EMPTY_BUFFER);
+        } catch (Exception e) {
+            ctx.fireExceptionCaught(e);
+        }
+    }
+
+    /**
+     * Requests more bytes only when a partial line or data is waiting to be completed. The
+     * session, not this decoder, asks for the next message; and while paused nothing is read,
+     * so a client that runs ahead of a DATA or STARTTLS reply cannot make us buffer without bound.
+     */
+    @Override
+    public void channelReadComplete(ChannelHandlerContext ctx) {
+        discardSomeReadBytes();
+        if (!producedOutput && phase != Phase.PAUSED && !ctx.channel().config().isAutoRead()) {
+            ctx.read();
+        }
+        producedOutput = false;
+        ctx.fireChannelReadComplete();
+    }
+}

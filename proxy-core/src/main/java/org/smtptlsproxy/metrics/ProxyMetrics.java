@@ -1,0 +1,160 @@
+package org.smtptlsproxy.metrics;
+
+import io.micrometer.core.instrument.Counter;
+import io.micrometer.core.instrument.DistributionSummary;
+import io.micrometer.core.instrument.Gauge;
+import io.micrometer.core.instrument.MeterRegistry;
+import io.micrometer.core.instrument.Timer;
+import java.time.Duration;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+
+/**
+ * The product's metrics (PRODUCT.md, "Metrics"). Meters are looked up once per label set and
+ * cached, so recording on the hot path is a map hit and an increment. Labels are bounded by
+ * construction: listener names come from the config, everything else from enums or TLS protocol
+ * names; never a client address, sender or recipient.
+ */
+public final class ProxyMetrics {
+
+    public enum Side {
+        INBOUND, OUTBOUND;
+
+        String label() {
+            return name().toLowerCase(java.util.Locale.ROOT);
+        }
+    }
+
+    public enum MessageOutcome {
+        RELAYED, DEFERRED, REJECTED;
+
+        public String label() {
+            return name().toLowerCase(java.util.Locale.ROOT);
+        }
+
+        /** By the class of the reply that ended the transaction. */
+        public static MessageOutcome ofReplyCode(int code) {
+            return code < 400 ? RELAYED : code < 500 ? DEFERRED : REJECTED;
+        }
+    }
+
+    private static final Duration[] HANDSHAKE_BUCKETS = durations(1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000);
+    private static final Duration[] RELAY_BUCKETS = durations(5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000);
+
+    private final MeterRegistry registry;
+    private final Map<String, Counter> counters = new ConcurrentHashMap<>();
+    private final Map<String, AtomicInteger> active = new ConcurrentHashMap<>();
+    private final Map<Side, Timer> handshakeTimers = new ConcurrentHashMap<>();
+    private final DistributionSummary messageBytes;
+    private final Timer relayTimer;
+
+    public ProxyMetrics(MeterRegistry registry) {
+        this.registry = registry;
+        this.messageBytes = DistributionSummary.builder("smtp.proxy.message")
+                .baseUnit("bytes")
+                .description("Size of message data received from clients")
+                .register(registry);
+        this.relayTimer = Timer.builder("smtp.proxy.relay")
+                .description("Client end-of-data to the upstream's final reply")
+                .serviceLevelObjectives(RELAY_BUCKETS)
+                .register(registry);
+        for (MessageOutcome outcome : MessageOutcome.values()) {
+            messageCounter(outcome);
+        }
+        for (Side side : Side.values()) {
+            handshakeTimer(side);
+        }
+    }
+
+    public MeterRegistry registry() {
+        return registry;
+    }
+
+    public void connectionOpened(String listener) {
+        counter("smtp.proxy.connections", "Inbound connections accepted", "listener", listener).increment();
+        activeGauge(listener).incrementAndGet();
+    }
+
+    public void connectionClosed(String listener) {
+        activeGauge(listener).decrementAndGet();
+    }
+
+    /** {@code reason}: not_allowed, too_many_connections, too_many_per_client, proxy_protocol_error. */
+    public void connectionRejected(String listener, String reason) {
+        counter("smtp.proxy.connections.rejected", "Inbound connections refused", "listener", listener,
+                "reason", reason).increment();
+    }
+
+    /** {@code protocol} is null for a handshake that failed before a protocol was agreed. */
+    public void tlsHandshake(Side side, String protocol, boolean success, long nanos) {
+        counter("smtp.proxy.tls.handshakes", "TLS handshakes", "side", side.label(),
+                "protocol", protocol == null ? "unknown" : protocol,
+                "outcome", success ? "success" : "failure").increment();
+        if (success) {
+            handshakeTimer(side).record(nanos, TimeUnit.NANOSECONDS);
+        }
+    }
+
+    public void messageCompleted(MessageOutcome outcome) {
+        messageCounter(outcome).increment();
+    }
+
+    public void messageBytes(long octets) {
+        messageBytes.record(octets);
+    }
+
+    public void relayed(long nanos) {
+        relayTimer.record(nanos, TimeUnit.NANOSECONDS);
+    }
+
+    /** {@code outcome}: ok, connect_failed, rejected, starttls_missing, tls_failed, ... */
+    public void upstreamSession(String outcome) {
+        counter("smtp.proxy.upstream.sessions", "Upstream session set-ups by outcome", "outcome", outcome).increment();
+    }
+
+    private Counter messageCounter(MessageOutcome outcome) {
+        return counter("smtp.proxy.messages", "Mail transactions by the class of their final reply",
+                "outcome", outcome.label());
+    }
+
+    private Timer handshakeTimer(Side side) {
+        return handshakeTimers.computeIfAbsent(side, s -> Timer.builder("smtp.proxy.tls.handshake")
+                .description("TLS handshake duration")
+                .tag("side", s.label())
+                .serviceLevelObjectives(HANDSHAKE_BUCKETS)
+                .register(registry));
+    }
+
+    private AtomicInteger activeGauge(String listener) {
+        return active.computeIfAbsent(listener, name -> {
+            AtomicInteger value = new AtomicInteger();
+            Gauge.builder("smtp.proxy.connections.active", value, AtomicInteger::get)
+                    .description("Inbound connections open now")
+                    .tag("listener", name)
+                    .register(registry);
+            return value;
+        });
+    }
+
+    private Counter counter(String name, String description, String... tags) {
+        String key = name + '|' + String.join("|", tags);
+        Counter counter = counters.get(key);
+        if (counter == null) {
+            counter = counters.computeIfAbsent(key, k -> Counter.builder(name)
+                    .description(description)
+                    .tags(tags)
+                    .register(registry));
+        }
+        return counter;
+    }
+
+    private static Duration[] durations(long... millis) {
+        Duration[] result = new Duration[millis.length];
+        for (int i = 0; i < millis.length; i++) {
+            result[i] = Duration.ofMillis(millis[i]);
+        }
+        return result;
+    }
+}

@@ -1,0 +1,95 @@
+package org.smtptlsproxy.outbound;
+
+import io.netty.handler.codec.smtp.SmtpRequests;
+import io.netty.handler.ssl.SslContext;
+import io.netty.util.concurrent.Future;
+import io.netty.util.concurrent.Promise;
+import org.smtptlsproxy.outbound.UpstreamFailure.Outcome;
+import org.smtptlsproxy.smtp.EhloCapabilities;
+import org.smtptlsproxy.smtp.SmtpReply;
+
+/**
+ * Brings a fresh connection to the point where a MAIL may be sent: banner, EHLO, STARTTLS,
+ * a verified TLS 1.2+ handshake, EHLO again. Every way this can go wrong ends in an
+ * {@link UpstreamFailure} naming the step and quoting the upstream's reply.
+ */
+final class UpstreamSetup {
+
+    private final UpstreamSession session;
+    private final SslContext sslContext;
+    private final String ehloName;
+    private final Promise<UpstreamSession> result;
+
+    private UpstreamSetup(UpstreamSession session, SslContext sslContext, String ehloName, Promise<UpstreamSession> result) {
+        this.session = session;
+        this.sslContext = sslContext;
+        this.ehloName = ehloName;
+        this.result = result;
+    }
+
+    static Future<UpstreamSession> run(UpstreamSession session, SslContext sslContext, String ehloName,
+                                       Promise<UpstreamSession> result) {
+        UpstreamSetup setup = new UpstreamSetup(session, sslContext, ehloName, result);
+        setup.await(session.banner(), setup::onBanner);
+        return result;
+    }
+
+    private void onBanner(SmtpReply banner) {
+        if (banner.code() != 220) {
+            fail(Outcome.REJECTED, "upstream " + session.target() + " refused the session: " + banner.oneLine());
+            return;
+        }
+        await(session.send(SmtpRequests.ehlo(ehloName)), this::onEhlo);
+    }
+
+    private void onEhlo(SmtpReply reply) {
+        if (reply.code() != 250) {
+            fail(Outcome.REJECTED, "upstream " + session.target() + " rejected EHLO: " + reply.oneLine());
+            return;
+        }
+        EhloCapabilities capabilities = EhloCapabilities.parse(reply.lines());
+        session.capabilities(capabilities);
+        if (session.isTls()) {
+            result.trySuccess(session);
+            return;
+        }
+        if (!capabilities.startTls()) {
+            fail(Outcome.STARTTLS_MISSING,
+                    "upstream " + session.target() + " did not offer STARTTLS; not relaying without TLS");
+            return;
+        }
+        session.startTls(sslContext).addListener(f -> {
+            if (f.isSuccess()) {
+                await(session.send(SmtpRequests.ehlo(ehloName)), this::onEhlo);
+            } else {
+                fail(f.cause());
+            }
+        });
+    }
+
+    private void await(Future<SmtpReply> reply, java.util.function.Consumer<SmtpReply> next) {
+        reply.addListener(f -> {
+            if (f.isSuccess()) {
+                next.accept(reply.getNow());
+            } else {
+                fail(f.cause());
+            }
+        });
+    }
+
+    private void fail(Outcome outcome, String reason) {
+        UpstreamFailure failure = new UpstreamFailure(outcome, reason);
+        session.abort(reason);
+        result.tryFailure(failure.asException());
+    }
+
+    private void fail(Throwable cause) {
+        UpstreamFailure failure = UpstreamFailure.of(cause);
+        if (failure.outcome() == Outcome.CONNECTION_LOST) {
+            // A drop before the session was usable is the upstream breaking the protocol.
+            failure = new UpstreamFailure(Outcome.PROTOCOL_ERROR, failure.reason() + " during set-up");
+        }
+        session.abort(failure.reason());
+        result.tryFailure(failure.asException());
+    }
+}

@@ -1,0 +1,95 @@
+package org.smtptlsproxy.smtp;
+
+import java.util.LinkedHashMap;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Optional;
+
+/**
+ * The argument of {@code MAIL FROM:} or {@code RCPT TO:}: an address and its ESMTP parameters.
+ * Lenient where legacy devices are sloppy (a space after the colon, no angle brackets), strict
+ * about what could smuggle anything upstream (control characters, spaces inside the address).
+ */
+public record MailPath(String address, Map<String, String> parameters) {
+
+    public MailPath {
+        parameters = Map.copyOf(parameters);
+    }
+
+    /**
+     * Parses {@code FROM:<a@b> SIZE=10} (prefix {@code FROM:}) or {@code TO:<c@d>}.
+     * Parameter keywords are upper-cased; a keyword without a value maps to "".
+     */
+    public static Optional<MailPath> parse(String argument, String prefix) {
+        if (argument.length() < prefix.length()
+                || !argument.regionMatches(true, 0, prefix, 0, prefix.length())) {
+            return Optional.empty();
+        }
+        String rest = argument.substring(prefix.length()).stripLeading();
+        String address;
+        String params;
+        if (rest.startsWith("<")) {
+            int close = rest.indexOf('>');
+            if (close < 0) {
+                return Optional.empty();
+            }
+            address = rest.substring(1, close);
+            params = rest.substring(close + 1);
+            if (!params.isEmpty() && params.charAt(0) != ' ') {
+                return Optional.empty();
+            }
+        } else {
+            int space = rest.indexOf(' ');
+            address = space < 0 ? rest : rest.substring(0, space);
+            params = space < 0 ? "" : rest.substring(space);
+            if (address.isEmpty()) {
+                return Optional.empty();
+            }
+        }
+        if (!isSafeAddress(address)) {
+            return Optional.empty();
+        }
+        Map<String, String> parameters = new LinkedHashMap<>();
+        for (String token : params.strip().split(" +")) {
+            if (token.isEmpty()) {
+                continue;
+            }
+            int eq = token.indexOf('=');
+            String keyword = (eq < 0 ? token : token.substring(0, eq)).toUpperCase(Locale.ROOT);
+            if (keyword.isEmpty() || !isSafeToken(token)) {
+                return Optional.empty();
+            }
+            parameters.put(keyword, eq < 0 ? "" : token.substring(eq + 1));
+        }
+        return Optional.of(new MailPath(address, parameters));
+    }
+
+    /** The address as it goes upstream: always in angle brackets. */
+    public String bracketed() {
+        return "<" + address + ">";
+    }
+
+    public boolean isNullPath() {
+        return address.isEmpty();
+    }
+
+    private static boolean isSafeAddress(String address) {
+        for (int i = 0; i < address.length(); i++) {
+            char c = address.charAt(i);
+            if (c <= ' ' || c == '<' || c == '>' || c == 0x7f) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    private static boolean isSafeToken(String token) {
+        for (int i = 0; i < token.length(); i++) {
+            char c = token.charAt(i);
+            if (c < ' ' || c == 0x7f) {
+                return false;
+            }
+        }
+        return true;
+    }
+}
