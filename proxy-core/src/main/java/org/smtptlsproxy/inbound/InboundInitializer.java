@@ -1,0 +1,44 @@
+package org.smtptlsproxy.inbound;
+
+import io.netty.channel.ChannelInitializer;
+import io.netty.channel.ChannelPipeline;
+import io.netty.channel.socket.SocketChannel;
+import io.netty.handler.flow.FlowControlHandler;
+import io.netty.handler.ssl.SslHandler;
+import io.netty.handler.timeout.IdleStateHandler;
+import java.util.concurrent.TimeUnit;
+import java.util.function.Supplier;
+import org.smtptlsproxy.config.InboundTlsMode;
+
+/**
+ * Builds each inbound pipeline: gate, [TLS], idle timer, SMTP decoder, flow control, reply
+ * encoder, session. The context comes from a supplier so that a reload applies to new
+ * connections while existing ones keep theirs.
+ */
+public final class InboundInitializer extends ChannelInitializer<SocketChannel> {
+
+    private final Supplier<ListenerContext> contexts;
+
+    public InboundInitializer(Supplier<ListenerContext> contexts) {
+        this.contexts = contexts;
+    }
+
+    @Override
+    protected void initChannel(SocketChannel ch) {
+        ListenerContext context = contexts.get();
+        ChannelPipeline pipeline = ch.pipeline();
+        pipeline.addLast(HandlerNames.GATE, new ClientAccessHandler(context));
+        long idleMillis = context.limits().idleTimeout().toMillis();
+        if (context.listener().tls().mode() == InboundTlsMode.IMPLICIT) {
+            SslHandler ssl = context.tls().newHandler(ch.alloc());
+            ssl.setHandshakeTimeout(idleMillis, TimeUnit.MILLISECONDS);
+            pipeline.addLast(HandlerNames.TLS, ssl);
+        }
+        pipeline.addLast(HandlerNames.IDLE, new IdleStateHandler(idleMillis, 0, 0, TimeUnit.MILLISECONDS));
+        pipeline.addLast(HandlerNames.DECODER, new SmtpServerDecoder(context.limits().bareNewlines(),
+                context.limits().maxMessageSize().bytes()));
+        pipeline.addLast(HandlerNames.FLOW_CONTROL, new FlowControlHandler());
+        pipeline.addLast(HandlerNames.ENCODER, SmtpReplyEncoder.INSTANCE);
+        pipeline.addLast(HandlerNames.SESSION, new SmtpSessionHandler(context));
+    }
+}

@@ -1,0 +1,28 @@
+package org.smtptlsproxy.inbound;
+
+import io.netty.handler.ssl.SslContext;
+import org.smtptlsproxy.config.Limits;
+import org.smtptlsproxy.config.ListenerConfig;
+import org.smtptlsproxy.metrics.ProxyMetrics;
+import org.smtptlsproxy.outbound.UpstreamConnector;
+
+/**
+ * Everything a session on one listener needs, built once per configuration. A reload builds a new
+ * one; sessions keep the one they started with.
+ *
+ * @param tls null for a listener without TLS
+ */
+public record ListenerContext(
+        ListenerConfig listener,
+        SslContext tls,
+        String hostname,
+        Limits limits,
+        boolean receivedHeader,
+        UpstreamConnector upstream,
+        ProxyMetrics metrics,
+        ConnectionLimiter limiter) {
+
+    public String name() {
+        return listener.name();
+    }
+}

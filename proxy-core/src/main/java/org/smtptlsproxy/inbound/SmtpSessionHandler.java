@@ -1,0 +1,797 @@
+package org.smtptlsproxy.inbound;
+
+import io.netty.buffer.Unpooled;
+import io.netty.channel.ChannelFutureListener;
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.ChannelInboundHandlerAdapter;
+import io.netty.handler.codec.smtp.DefaultSmtpContent;
+import io.netty.handler.codec.smtp.LastSmtpContent;
+import io.netty.handler.codec.smtp.SmtpContent;
+import io.netty.handler.codec.smtp.SmtpRequests;
+import io.netty.handler.ssl.SslHandler;
+import io.netty.handler.timeout.IdleStateEvent;
+import io.netty.util.ReferenceCountUtil;
+import io.netty.util.concurrent.Future;
+import io.netty.util.concurrent.Promise;
+import java.io.IOException;
+import java.net.InetSocketAddress;
+import java.time.ZonedDateTime;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ThreadLocalRandom;
+import javax.net.ssl.SSLException;
+import javax.net.ssl.SSLSession;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+import org.smtptlsproxy.config.InboundTlsMode;
+import org.smtptlsproxy.metrics.ProxyMetrics;
+import org.smtptlsproxy.metrics.ProxyMetrics.MessageOutcome;
+import org.smtptlsproxy.outbound.UpstreamFailure;
+import org.smtptlsproxy.outbound.UpstreamSession;
+import org.smtptlsproxy.relay.ReceivedHeader;
+import org.smtptlsproxy.relay.TransactionLog;
+import org.smtptlsproxy.smtp.CommandLine;
+import org.smtptlsproxy.smtp.MailPath;
+import org.smtptlsproxy.smtp.Replies;
+import org.smtptlsproxy.smtp.SmtpReply;
+import org.smtptlsproxy.tls.TlsFailures;
+
+/**
+ * The server side of one SMTP session and the relay of its transactions to the upstream.
+ *
+ * <p>Reading is explicit (auto-read is off): a {@code FlowControlHandler} in front hands over one
+ * command or data chunk per {@link #requestNext()}. Commands that can be pipelined (MAIL, RCPT,
+ * NOOP...) are acted on at once and their replies queued in order; the others (EHLO, DATA, RSET,
+ * STARTTLS, QUIT...) wait until every earlier reply has been written. Upstream replies reach the
+ * client verbatim and in order, and the client never gets a 250 for its data before the upstream
+ * gave one.
+ *
+ * <p>Everything runs on the channel's event loop, which is also the upstream connection's loop:
+ * no field needs to be volatile.
+ */
+public final class SmtpSessionHandler extends ChannelInboundHandlerAdapter {
+
+    private static final Logger LOG = LoggerFactory.getLogger(SmtpSessionHandler.class);
+    /** Pipelined commands in flight before we stop reading more from a client. */
+    private static final int MAX_PENDING_REPLIES = 100;
+
+    private enum Phase { CONNECTED, GREETED, CLOSING }
+
+    private final ListenerContext context;
+    private final String sessionId = newSessionId();
+
+    private ChannelHandlerContext ctx;
+    private SmtpServerDecoder decoder;
+    private InetSocketAddress client;
+    private Phase phase = Phase.CONNECTED;
+    private String heloName;
+    private boolean esmtp;
+    private SSLSession tls;
+
+    private MailTransaction transaction;
+    private UpstreamSession upstream;
+    private boolean upstreamNeedsReset;
+
+    private final ArrayDeque<Future<SmtpReply>> replies = new ArrayDeque<>();
+    private CommandLine held;
+    private boolean readWhenDrained;
+    private boolean dispatching;
+    private boolean wantMore;
+    private boolean awaitingClient;
+    private boolean waitingForUpstream;
+
+    public SmtpSessionHandler(ListenerContext context) {
+        this.context = context;
+    }
+
+    public String sessionId() {
+        return sessionId;
+    }
+
+    @Override
+    public void handlerAdded(ChannelHandlerContext ctx) {
+        this.ctx = ctx;
+        this.decoder = ctx.pipeline().get(SmtpServerDecoder.class);
+    }
+
+    @Override
+    public void channelActive(ChannelHandlerContext ctx) {
+        client = (InetSocketAddress) ctx.channel().remoteAddress();
+        SslHandler implicitTls = ctx.pipeline().get(SslHandler.class);
+        if (implicitTls != null) {
+            watchHandshake(implicitTls);
+        }
+        reply(Replies.greeting(context.hostname()));
+        requestNext();
+        ctx.fireChannelActive();
+    }
+
+    // ---- reading, one message at a time ------------------------------------------------------
+
+    /**
+     * Asks for the next command or data chunk. The FlowControlHandler may deliver it inside
+     * {@code ctx.read()}; the trampoline keeps a burst of pipelined commands from recursing.
+     */
+    private void requestNext() {
+        if (phase == Phase.CLOSING) {
+            return;
+        }
+        if (dispatching) {
+            wantMore = true;
+            return;
+        }
+        dispatching = true;
+        try {
+            do {
+                wantMore = false;
+                awaitingClient = true;
+                ctx.read();
+            } while (wantMore && phase != Phase.CLOSING);
+        } finally {
+            dispatching = false;
+        }
+    }
+
+    @Override
+    public void channelRead(ChannelHandlerContext ctx, Object msg) {
+        awaitingClient = false;
+        if (phase == Phase.CLOSING) {
+            ReferenceCountUtil.release(msg);
+            return;
+        }
+        if (msg instanceof CommandLine command) {
+            if (isSynchronizing(command.verb()) && !replies.isEmpty()) {
+                held = command; // acted on once every earlier reply is out
+            } else {
+                execute(command);
+            }
+        } else if (msg instanceof SmtpContent content) {
+            onContent(content);
+        } else if (msg instanceof DecoderSignal signal) {
+            onSignal(signal);
+        } else {
+            ReferenceCountUtil.release(msg);
+        }
+    }
+
+    private static boolean isSynchronizing(String verb) {
+        return switch (verb) {
+            case "MAIL", "RCPT", "NOOP", "VRFY", "HELP" -> false;
+            default -> true;
+        };
+    }
+
+    /** After a command: read on now, or once the replies it depends on are out. */
+    private void continueAfter(String verb) {
+        if (replies.isEmpty() || (!isSynchronizing(verb) && replies.size() < MAX_PENDING_REPLIES)) {
+            requestNext();
+        } else {
+            readWhenDrained = true;
+        }
+    }
+
+    // ---- replies, strictly in order -----------------------------------------------------------
+
+    private void reply(SmtpReply reply) {
+        reply(ctx.executor().newSucceededFuture(reply));
+    }
+
+    private void reply(Future<SmtpReply> reply) {
+        replies.add(reply);
+        reply.addListener(f -> drainReplies());
+    }
+
+    private void drainReplies() {
+        boolean wrote = false;
+        while (!replies.isEmpty() && replies.peekFirst().isDone()) {
+            Future<SmtpReply> head = replies.pollFirst();
+            SmtpReply reply = head.isSuccess() ? head.getNow() : UpstreamFailure.of(head.cause()).toReply();
+            ctx.write(reply);
+            wrote = true;
+        }
+        if (wrote) {
+            ctx.flush();
+        }
+        if (replies.isEmpty() && phase != Phase.CLOSING) {
+            if (held != null) {
+                CommandLine command = held;
+                held = null;
+                execute(command);
+            } else if (readWhenDrained) {
+                readWhenDrained = false;
+                requestNext();
+            }
+        }
+    }
+
+    // ---- commands -----------------------------------------------------------------------------
+
+    private void execute(CommandLine command) {
+        String verb = command.verb();
+        switch (verb) {
+            case "EHLO", "HELO" -> hello(command);
+            case "MAIL" -> mail(command);
+            case "RCPT" -> rcpt(command);
+            case "DATA" -> data(command);
+            case "RSET" -> rset();
+            case "NOOP" -> reply(Replies.OK);
+            case "VRFY" -> reply(Replies.CANNOT_VRFY);
+            case "HELP" -> reply(Replies.HELP);
+            case "STARTTLS" -> {
+                startTls(command);
+                return;
+            }
+            case "QUIT" -> {
+                quit();
+                return;
+            }
+            case "AUTH" -> {
+                reply(Replies.AUTH_NOT_AVAILABLE);
+                decoder.resumeCommands();
+            }
+            case "BDAT" -> {
+                reply(Replies.NOT_IMPLEMENTED);
+                decoder.resumeCommands();
+            }
+            case "EXPN", "TURN", "ETRN", "SEND", "SOML", "SAML" -> reply(Replies.NOT_IMPLEMENTED);
+            default -> reply(Replies.UNKNOWN_COMMAND);
+        }
+        if (!verb.equals("DATA")) {
+            continueAfter(verb);
+        }
+    }
+
+    private void hello(CommandLine command) {
+        if (!command.hasArgument()) {
+            reply(Replies.HELO_REQUIRES_DOMAIN);
+            return;
+        }
+        abandonTransaction();
+        heloName = command.argument();
+        esmtp = command.verb().equals("EHLO");
+        phase = Phase.GREETED;
+        String greeting = context.hostname() + " Hello " + heloName + " [" + client.getAddress().getHostAddress() + "]";
+        if (!esmtp) {
+            reply(SmtpReply.of(250, greeting));
+            return;
+        }
+        List<String> lines = new ArrayList<>(8);
+        lines.add(greeting);
+        lines.add("PIPELINING");
+        lines.add("SIZE " + context.limits().maxMessageSize().bytes());
+        lines.add("8BITMIME");
+        lines.add("ENHANCEDSTATUSCODES");
+        lines.add("SMTPUTF8");
+        if (offersStartTls()) {
+            lines.add("STARTTLS");
+        }
+        reply(new SmtpReply(250, lines));
+    }
+
+    private boolean offersStartTls() {
+        return context.listener().tls().mode() == InboundTlsMode.STARTTLS && tls == null;
+    }
+
+    private void mail(CommandLine command) {
+        if (phase != Phase.GREETED) {
+            reply(Replies.SEND_HELO_FIRST);
+            return;
+        }
+        if (context.listener().requireTls() && tls == null) {
+            reply(Replies.MUST_STARTTLS);
+            return;
+        }
+        if (transaction != null) {
+            reply(Replies.NESTED_MAIL);
+            return;
+        }
+        MailPath sender = MailPath.parse(command.argument(), "FROM:").orElse(null);
+        if (sender == null) {
+            reply(Replies.BAD_SENDER_SYNTAX);
+            return;
+        }
+        SmtpReply refusal = checkMailParameters(sender.parameters());
+        if (refusal != null) {
+            reply(refusal);
+            return;
+        }
+        MailTransaction txn = new MailTransaction(sender, obtainUpstream());
+        transaction = txn;
+        Promise<SmtpReply> reply = ctx.executor().newPromise();
+        reply(reply);
+        txn.upstream.addListener(f -> {
+            if (!f.isSuccess()) {
+                UpstreamFailure failure = UpstreamFailure.of(f.cause());
+                endTransaction(txn, failure.toReply(), null);
+                reply.setSuccess(failure.toReply());
+                return;
+            }
+            UpstreamSession session = txn.session();
+            SmtpReply unsupported = checkUpstreamSupports(sender.parameters(), session);
+            if (unsupported != null) {
+                endTransaction(txn, null, null);
+                reply.setSuccess(unsupported);
+                return;
+            }
+            session.send(SmtpRequests.mail(sender.bracketed(), forwardedParameters(sender.parameters(), session)))
+                    .addListener(r -> {
+                        SmtpReply upstreamReply = expect(r, txn, 2);
+                        txn.mailAccepted = upstreamReply.isPositiveCompletion();
+                        if (!txn.mailAccepted) {
+                            endTransaction(txn, upstreamReply, session);
+                        }
+                        reply.setSuccess(upstreamReply);
+                    });
+        });
+    }
+
+    /** Parameters the proxy itself accepts: those of the extensions its EHLO advertises. */
+    private SmtpReply checkMailParameters(Map<String, String> parameters) {
+        for (Map.Entry<String, String> p : parameters.entrySet()) {
+            switch (p.getKey()) {
+                case "SIZE" -> {
+                    long declared;
+                    try {
+                        declared = Long.parseLong(p.getValue());
+                    } catch (NumberFormatException e) {
+                        return Replies.SYNTAX_ERROR_IN_PARAMETERS;
+                    }
+                    if (declared < 0) {
+                        return Replies.SYNTAX_ERROR_IN_PARAMETERS;
+                    }
+                    if (declared > context.limits().maxMessageSize().bytes()) {
+                        return Replies.MESSAGE_TOO_BIG;
+                    }
+                }
+                case "BODY" -> {
+                    String body = p.getValue().toUpperCase(java.util.Locale.ROOT);
+                    if (!body.equals("7BIT") && !body.equals("8BITMIME")) {
+                        return Replies.SYNTAX_ERROR_IN_PARAMETERS;
+                    }
+                }
+                case "SMTPUTF8" -> {
+                    if (!p.getValue().isEmpty()) {
+                        return Replies.SYNTAX_ERROR_IN_PARAMETERS;
+                    }
+                }
+                default -> {
+                    return Replies.UNSUPPORTED_PARAMETER;
+                }
+            }
+        }
+        return null;
+    }
+
+    /**
+     * A parameter the upstream did not advertise may be dropped only when that cannot change the
+     * message: 8-bit or UTF-8 mail to an upstream that cannot take it is refused instead.
+     */
+    private static SmtpReply checkUpstreamSupports(Map<String, String> parameters, UpstreamSession session) {
+        if (parameters.containsKey("SMTPUTF8") && !session.capabilities().has("SMTPUTF8")) {
+            return Replies.parameterNotSupportedUpstream("SMTPUTF8");
+        }
+        String body = parameters.get("BODY");
+        if ("8BITMIME".equalsIgnoreCase(body) && !session.capabilities().has("8BITMIME")) {
+            return Replies.parameterNotSupportedUpstream("BODY=8BITMIME");
+        }
+        return null;
+    }
+
+    private static CharSequence[] forwardedParameters(Map<String, String> parameters, UpstreamSession session) {
+        List<CharSequence> forwarded = new ArrayList<>(parameters.size());
+        for (Map.Entry<String, String> p : parameters.entrySet()) {
+            if (session.capabilities().has(p.getKey().equals("BODY") ? "8BITMIME" : p.getKey())) {
+                forwarded.add(p.getValue().isEmpty() ? p.getKey() : p.getKey() + "=" + p.getValue());
+            }
+        }
+        return forwarded.toArray(CharSequence[]::new);
+    }
+
+    private void rcpt(CommandLine command) {
+        MailTransaction txn = transaction;
+        if (txn == null) {
+            reply(Replies.NEED_MAIL);
+            return;
+        }
+        MailPath recipient = MailPath.parse(command.argument(), "TO:").orElse(null);
+        if (recipient == null || recipient.isNullPath()) {
+            reply(Replies.BAD_RECIPIENT_SYNTAX);
+            return;
+        }
+        if (!recipient.parameters().isEmpty()) {
+            reply(Replies.UNSUPPORTED_PARAMETER);
+            return;
+        }
+        if (txn.recipients >= context.limits().maxRecipients()) {
+            reply(Replies.TOO_MANY_RECIPIENTS);
+            return;
+        }
+        txn.recipients++;
+        Promise<SmtpReply> reply = ctx.executor().newPromise();
+        reply(reply);
+        // Sent as soon as the session is ready, not after MAIL's reply: pipelined upstream too.
+        txn.upstream.addListener(f -> {
+            if (!f.isSuccess()) {
+                reply.setSuccess(UpstreamFailure.of(f.cause()).toReply());
+                return;
+            }
+            txn.session().send(SmtpRequests.rcpt(recipient.bracketed())).addListener(r -> {
+                SmtpReply upstreamReply = expect(r, txn, 2);
+                if (upstreamReply.isPositiveCompletion()) {
+                    txn.accepted++;
+                }
+                reply.setSuccess(upstreamReply);
+            });
+        });
+    }
+
+    private void data(CommandLine command) {
+        MailTransaction txn = transaction;
+        SmtpReply refusal = null;
+        if (command.hasArgument()) {
+            refusal = Replies.SYNTAX_ERROR_IN_PARAMETERS;
+        } else if (txn == null) {
+            refusal = Replies.NEED_MAIL;
+        } else if (txn.recipients == 0) {
+            refusal = Replies.NEED_RCPT;
+        } else if (txn.accepted == 0) {
+            refusal = Replies.NO_VALID_RECIPIENTS;
+        } else if (txn.session() == null || !txn.session().isUsable()) {
+            refusal = Replies.UPSTREAM_LOST;
+            endTransaction(txn, refusal, null);
+        }
+        if (refusal != null) {
+            reply(refusal);
+            decoder.resumeCommands();
+            continueAfter("DATA");
+            return;
+        }
+        UpstreamSession session = txn.session();
+        Promise<SmtpReply> reply = ctx.executor().newPromise();
+        reply(reply);
+        session.send(SmtpRequests.data()).addListener(r -> {
+            SmtpReply upstreamReply = expect(r, txn, 3);
+            if (upstreamReply.code() == 354) {
+                txn.inData = true;
+                session.onWritable(this::onUpstreamWritable);
+                if (context.receivedHeader()) {
+                    session.writeContent(new DefaultSmtpContent(Unpooled.wrappedBuffer(receivedHeader())));
+                }
+                decoder.startData();
+            } else {
+                endTransaction(txn, upstreamReply, session);
+                decoder.resumeCommands();
+            }
+            reply.setSuccess(upstreamReply);
+        });
+        readWhenDrained = true;
+    }
+
+    private byte[] receivedHeader() {
+        return ReceivedHeader.build(heloName, client.getAddress().getHostAddress(), context.hostname(), esmtp, false,
+                tls == null ? null : tls.getProtocol(), tls == null ? null : tls.getCipherSuite(), sessionId,
+                ZonedDateTime.now());
+    }
+
+    private void rset() {
+        abandonTransaction();
+        reply(Replies.RESET_OK);
+    }
+
+    private void quit() {
+        abandonTransaction();
+        phase = Phase.CLOSING;
+        ctx.writeAndFlush(Replies.BYE).addListener(ChannelFutureListener.CLOSE);
+    }
+
+    private void startTls(CommandLine command) {
+        SmtpReply refusal = null;
+        if (tls != null) {
+            refusal = Replies.TLS_ALREADY_ACTIVE;
+        } else if (context.listener().tls().mode() != InboundTlsMode.STARTTLS) {
+            refusal = Replies.TLS_NOT_AVAILABLE;
+        } else if (command.hasArgument()) {
+            refusal = Replies.SYNTAX_ERROR_IN_PARAMETERS;
+        } else if (transaction != null) {
+            refusal = Replies.STARTTLS_IN_TRANSACTION;
+        }
+        if (refusal != null) {
+            reply(refusal);
+            decoder.resumeCommands();
+            continueAfter("STARTTLS");
+            return;
+        }
+        // Order matters (RFC 3207 5, CVE-2011-0411): drop what was pipelined after STARTTLS,
+        // put TLS in front, and only then send the 220 (SslHandler lets that one write through).
+        decoder.startTls();
+        SslHandler ssl = new SslHandler(context.tls().newEngine(ctx.alloc()), true);
+        ctx.pipeline().addBefore(HandlerNames.DECODER, HandlerNames.TLS, ssl);
+        watchHandshake(ssl);
+        reply(Replies.READY_TO_START_TLS);
+        phase = Phase.CONNECTED; // RFC 3207 4.2: forget everything learnt before TLS
+        heloName = null;
+        esmtp = false;
+        requestNext();
+    }
+
+    private void watchHandshake(SslHandler ssl) {
+        long started = System.nanoTime();
+        ssl.handshakeFuture().addListener(f -> {
+            long elapsed = System.nanoTime() - started;
+            if (f.isSuccess()) {
+                tls = ssl.engine().getSession();
+                context.metrics().tlsHandshake(ProxyMetrics.Side.INBOUND, tls.getProtocol(), true, elapsed);
+            } else {
+                context.metrics().tlsHandshake(ProxyMetrics.Side.INBOUND, null, false, elapsed);
+                LOG.info("session={} client={} TLS handshake failed: {}", sessionId, clientAddress(),
+                        TlsFailures.reason(f.cause()));
+            }
+        });
+    }
+
+    // ---- message data -------------------------------------------------------------------------
+
+    private void onContent(SmtpContent content) {
+        MailTransaction txn = transaction;
+        if (content instanceof LastSmtpContent last) {
+            onEndOfData(txn, last);
+            return;
+        }
+        if (txn == null || txn.abortReply != null) {
+            content.release();
+            requestNext();
+            return;
+        }
+        UpstreamSession session = txn.session();
+        if (!session.isUsable()) {
+            content.release();
+            abortData(txn, Replies.UPSTREAM_LOST);
+            requestNext();
+            return;
+        }
+        session.writeContent(content);
+        if (session.isWritable()) {
+            requestNext();
+        } else {
+            waitingForUpstream = true; // resumed by onUpstreamWritable: the client waits in its TCP window
+        }
+    }
+
+    private void onUpstreamWritable() {
+        if (!waitingForUpstream) {
+            return;
+        }
+        waitingForUpstream = false;
+        MailTransaction txn = transaction;
+        if (txn != null && txn.inData && txn.abortReply == null && !txn.session().isUsable()) {
+            abortData(txn, Replies.UPSTREAM_LOST);
+        }
+        requestNext();
+    }
+
+    private void onEndOfData(MailTransaction txn, LastSmtpContent last) {
+        long size = decoder.dataSize();
+        context.metrics().messageBytes(size);
+        if (txn == null) {
+            last.release();
+            continueAfter("DATA");
+            return;
+        }
+        txn.inData = false;
+        txn.dataEndNanos = System.nanoTime();
+        if (txn.abortReply != null) {
+            last.release();
+            endTransaction(txn, txn.abortReply, null, size);
+            reply(txn.abortReply);
+            continueAfter("DATA");
+            return;
+        }
+        UpstreamSession session = txn.session();
+        Promise<SmtpReply> reply = ctx.executor().newPromise();
+        reply(reply);
+        session.endData(last).addListener(r -> {
+            SmtpReply upstreamReply = expect(r, txn, 2);
+            context.metrics().relayed(System.nanoTime() - txn.dataEndNanos);
+            endTransaction(txn, upstreamReply, session, size);
+            reply.setSuccess(upstreamReply);
+        });
+        continueAfter("DATA");
+    }
+
+    private void onSignal(DecoderSignal signal) {
+        switch (signal) {
+            case LINE_TOO_LONG, INVALID_CHARACTERS -> {
+                reply(Replies.LINE_TOO_LONG);
+                continueAfter("NOOP");
+            }
+            case BARE_NEWLINE -> {
+                abortData(transaction, Replies.BARE_NEWLINE);
+                requestNext();
+            }
+            case MESSAGE_TOO_LARGE -> {
+                abortData(transaction, Replies.MESSAGE_TOO_BIG);
+                requestNext();
+            }
+            default -> throw new IllegalStateException(signal.name());
+        }
+    }
+
+    /**
+     * The proxy ends a transaction during DATA: the upstream connection is closed without an
+     * end-of-data, so nothing of this message is delivered; the client's remaining data is read
+     * and discarded and it gets {@code reply} after its terminator (a delayed reject).
+     */
+    private void abortData(MailTransaction txn, SmtpReply reply) {
+        if (txn == null || txn.abortReply != null) {
+            return;
+        }
+        txn.abortReply = reply;
+        decoder.discardData();
+        UpstreamSession session = txn.session();
+        if (session != null) {
+            session.abort("message aborted by the proxy: " + reply.oneLine());
+        }
+        if (upstream == session) {
+            upstream = null;
+        }
+    }
+
+    // ---- transactions and the upstream --------------------------------------------------------
+
+    /**
+     * The reply an upstream command got, or the 4xx for a lost connection. A success class other
+     * than the expected one means the upstream and we disagree about where we are: not trusted.
+     */
+    private SmtpReply expect(Future<?> result, MailTransaction txn, int expectedClass) {
+        if (!result.isSuccess()) {
+            return UpstreamFailure.of(result.cause()).toReply();
+        }
+        SmtpReply reply = (SmtpReply) result.getNow();
+        if (reply.codeClass() <= 3 && reply.codeClass() != expectedClass) {
+            UpstreamSession session = txn.session();
+            if (session != null) {
+                session.abort("unexpected upstream reply " + reply.oneLine());
+            }
+            return SmtpReply.of(451, "4.5.0 Unexpected reply from upstream (" + reply.oneLine() + "); try again later");
+        }
+        return reply;
+    }
+
+    private Future<UpstreamSession> obtainUpstream() {
+        UpstreamSession current = upstream;
+        if (current != null && current.isUsable()) {
+            if (!upstreamNeedsReset) {
+                return ctx.executor().newSucceededFuture(current);
+            }
+            upstreamNeedsReset = false;
+            Promise<UpstreamSession> ready = ctx.executor().newPromise();
+            current.send(SmtpRequests.rset()).addListener(f -> {
+                if (f.isSuccess() && ((SmtpReply) f.getNow()).isPositiveCompletion()) {
+                    ready.setSuccess(current);
+                } else {
+                    current.abort("RSET refused");
+                    upstream = null;
+                    openUpstream().addListener(o -> {
+                        if (o.isSuccess()) {
+                            ready.setSuccess((UpstreamSession) o.getNow());
+                        } else {
+                            ready.setFailure(o.cause());
+                        }
+                    });
+                }
+            });
+            return ready;
+        }
+        upstream = null;
+        upstreamNeedsReset = false;
+        return openUpstream();
+    }
+
+    private Future<UpstreamSession> openUpstream() {
+        Future<UpstreamSession> opening = context.upstream().open(ctx.channel().eventLoop());
+        opening.addListener(f -> {
+            if (f.isSuccess()) {
+                UpstreamSession session = opening.getNow();
+                if (phase == Phase.CLOSING || !ctx.channel().isActive()) {
+                    session.quit(); // the client left while we were connecting
+                } else {
+                    upstream = session;
+                }
+            }
+        });
+        return opening;
+    }
+
+    /** RSET, EHLO, QUIT or a closed connection in the middle of a transaction. */
+    private void abandonTransaction() {
+        MailTransaction txn = transaction;
+        if (txn == null) {
+            return;
+        }
+        transaction = null;
+        if (txn.inData) {
+            abortData(txn, Replies.UPSTREAM_LOST);
+        } else {
+            upstreamNeedsReset = true;
+        }
+    }
+
+    private void endTransaction(MailTransaction txn, SmtpReply finalReply, UpstreamSession session) {
+        endTransaction(txn, finalReply, session, 0);
+    }
+
+    /**
+     * @param finalReply null when the transaction ends without being counted (a MAIL the proxy
+     *                   refused on the upstream's behalf before anything was sent)
+     */
+    private void endTransaction(MailTransaction txn, SmtpReply finalReply, UpstreamSession session, long size) {
+        if (transaction == txn) {
+            transaction = null;
+        }
+        if (finalReply == null) {
+            return;
+        }
+        MessageOutcome outcome = MessageOutcome.ofReplyCode(finalReply.code());
+        context.metrics().messageCompleted(outcome);
+        TransactionLog.log(new TransactionLog.Entry(sessionId, clientAddress(), context.name(),
+                tls == null ? "none" : tls.getProtocol(), tls == null ? "none" : tls.getCipherSuite(),
+                session == null ? "none" : session.tlsProtocol(), session == null ? "none" : session.tlsCipher(),
+                txn.sender.address(), txn.recipients, txn.accepted, size, finalReply.oneLine(),
+                (System.nanoTime() - txn.startedNanos) / 1_000_000, outcome.label()));
+    }
+
+    // ---- connection events --------------------------------------------------------------------
+
+    @Override
+    public void userEventTriggered(ChannelHandlerContext ctx, Object evt) {
+        if (evt instanceof IdleStateEvent && awaitingClient && replies.isEmpty() && phase != Phase.CLOSING) {
+            // Only while we are waiting for the client: a slow upstream has its own timeouts.
+            abandonTransaction();
+            phase = Phase.CLOSING;
+            ctx.writeAndFlush(Replies.IDLE_TIMEOUT).addListener(ChannelFutureListener.CLOSE);
+            LOG.info("session={} client={} idle timeout", sessionId, clientAddress());
+            return;
+        }
+        ctx.fireUserEventTriggered(evt);
+    }
+
+    @Override
+    public void channelInactive(ChannelHandlerContext ctx) {
+        phase = Phase.CLOSING;
+        MailTransaction txn = transaction;
+        transaction = null;
+        // Mid-transaction the upstream must not see an end-of-data: close it instead. Nothing is
+        // lost, the client never got its 250 and will retry.
+        if (txn != null && txn.session() != null) {
+            txn.session().abort("client disconnected in the middle of a transaction");
+        }
+        if (upstream != null) {
+            upstream.quit();
+            upstream = null;
+        }
+        ctx.fireChannelInactive();
+    }
+
+    @Override
+    public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
+        // Expected trouble from the network or a client's TLS: one line. Anything else: the stack.
+        if (cause instanceof IOException || cause instanceof SSLException || cause.getCause() instanceof SSLException) {
+            LOG.info("session={} client={} connection error: {}", sessionId, clientAddress(), TlsFailures.reason(cause));
+            LOG.debug("session={} connection error detail", sessionId, cause);
+        } else {
+            LOG.warn("session={} client={} unexpected error, closing", sessionId, clientAddress(), cause);
+        }
+        phase = Phase.CLOSING;
+        ctx.close();
+    }
+
+    private String clientAddress() {
+        return client == null ? "unknown" : client.getAddress().getHostAddress() + ":" + client.getPort();
+    }
+
+    private static String newSessionId() {
+        return Long.toString(ThreadLocalRandom.current().nextLong() >>> 4, 36).toUpperCase(java.util.Locale.ROOT);
+    }
+}

@@ -1,0 +1,66 @@
+package org.smtptlsproxy.relay;
+
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * One key=value line per mail transaction on the logger {@code smtp-tls-proxy.transactions}
+ * (standard output in the shipped logging config). Values with spaces are quoted; quotes and
+ * backslashes inside are escaped so a line always parses. No content, no AUTH data.
+ */
+public final class TransactionLog {
+
+    private static final Logger LOG = LoggerFactory.getLogger("smtp-tls-proxy.transactions");
+
+    private TransactionLog() {
+    }
+
+    public record Entry(String session, String client, String listener, String inTls, String inCipher,
+                        String outTls, String outCipher, String from, int rcpts, int accepted, long size,
+                        String reply, long millis, String outcome) {
+    }
+
+    public static void log(Entry e) {
+        if (!LOG.isInfoEnabled()) {
+            return;
+        }
+        StringBuilder line = new StringBuilder(256);
+        field(line, "session", e.session());
+        field(line, "client", e.client());
+        field(line, "listener", e.listener());
+        field(line, "in_tls", e.inTls());
+        field(line, "in_cipher", e.inCipher());
+        field(line, "out_tls", e.outTls());
+        field(line, "out_cipher", e.outCipher());
+        field(line, "from", "<" + e.from() + ">");
+        field(line, "rcpts", Integer.toString(e.rcpts()));
+        field(line, "accepted", Integer.toString(e.accepted()));
+        field(line, "size", Long.toString(e.size()));
+        field(line, "reply", e.reply());
+        field(line, "ms", Long.toString(e.millis()));
+        field(line, "outcome", e.outcome());
+        LOG.info(line.toString());
+    }
+
+    static void field(StringBuilder line, String key, String value) {
+        if (!line.isEmpty()) {
+            line.append(' ');
+        }
+        line.append(key).append('=');
+        if (value == null || value.isEmpty()) {
+            line.append("-");
+        } else if (value.indexOf(' ') < 0 && value.indexOf('"') < 0 && value.indexOf('\\') < 0) {
+            line.append(value);
+        } else {
+            line.append('"');
+            for (int i = 0; i < value.length(); i++) {
+                char c = value.charAt(i);
+                if (c == '"' || c == '\\') {
+                    line.append('\\');
+                }
+                line.append(c);
+            }
+            line.append('"');
+        }
+    }
+}

@@ -1,0 +1,123 @@
+package org.smtptlsproxy.runtime;
+
+import io.netty.bootstrap.ServerBootstrap;
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelOption;
+import io.netty.channel.EventLoopGroup;
+import io.netty.handler.ssl.SslContext;
+import io.netty.util.concurrent.DefaultThreadFactory;
+import java.net.InetSocketAddress;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.TimeUnit;
+import javax.net.ssl.SSLException;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+import org.smtptlsproxy.config.InboundTlsMode;
+import org.smtptlsproxy.config.ListenerConfig;
+import org.smtptlsproxy.config.ProxyConfig;
+import org.smtptlsproxy.inbound.ConnectionLimiter;
+import org.smtptlsproxy.inbound.InboundInitializer;
+import org.smtptlsproxy.inbound.ListenerContext;
+import org.smtptlsproxy.metrics.ProxyMetrics;
+import org.smtptlsproxy.outbound.UpstreamConnector;
+import org.smtptlsproxy.tls.TlsContextFactory;
+
+/**
+ * The running proxy for one configuration: event loops, TLS contexts, the upstream connector and
+ * one bound server channel per listener.
+ */
+public final class ProxyRuntime implements AutoCloseable {
+
+    private static final Logger LOG = LoggerFactory.getLogger(ProxyRuntime.class);
+
+    private final ProxyConfig config;
+    private final ProxyMetrics metrics;
+    private final Transport transport;
+    private final TlsContextFactory tlsFactory;
+    private final EventLoopGroup acceptors;
+    private final EventLoopGroup workers;
+    private final ExecutorService resolver;
+    private final List<Channel> serverChannels = new ArrayList<>();
+    private final Map<String, InetSocketAddress> boundAddresses = new LinkedHashMap<>();
+
+    public ProxyRuntime(ProxyConfig config, ProxyMetrics metrics) {
+        this(config, metrics, Transport.best());
+    }
+
+    public ProxyRuntime(ProxyConfig config, ProxyMetrics metrics, Transport transport) {
+        this.config = config;
+        this.metrics = metrics;
+        this.transport = transport;
+        this.tlsFactory = TlsContextFactory.forProvider(config.tlsProvider());
+        this.acceptors = transport.newGroup(1, new DefaultThreadFactory("smtp-accept", true));
+        this.workers = transport.newGroup(0, new DefaultThreadFactory("smtp-io", true));
+        this.resolver = Executors.newFixedThreadPool(2, new DefaultThreadFactory("upstream-dns", true));
+    }
+
+    /**
+     * Binds every listener.
+     *
+     * @throws SSLException when a TLS context cannot be built from the (validated) material
+     * @throws java.io.IOException-like {@link io.netty.channel.ChannelException} when an address is taken
+     */
+    public ProxyRuntime start() throws SSLException, InterruptedException {
+        SslContext upstreamTls = tlsFactory.clientContext(config.upstream().tls());
+        UpstreamConnector connector = new UpstreamConnector(config.upstream(), upstreamTls, config.hostname(),
+                metrics, transport, resolver);
+        ConnectionLimiter limiter = new ConnectionLimiter(config.limits().maxConnections(),
+                config.limits().maxConnectionsPerClient());
+        for (ListenerConfig listener : config.listeners()) {
+            SslContext serverTls = listener.tls().mode() == InboundTlsMode.NONE ? null : tlsFactory.serverContext(listener.tls());
+            ListenerContext context = new ListenerContext(listener, serverTls, config.hostname(), config.limits(),
+                    config.receivedHeader(), connector, metrics, limiter);
+            ServerBootstrap bootstrap = new ServerBootstrap()
+                    .group(acceptors, workers)
+                    .channel(transport.serverChannel())
+                    .option(ChannelOption.SO_BACKLOG, 1024)
+                    .childOption(ChannelOption.AUTO_READ, false)
+                    .childOption(ChannelOption.TCP_NODELAY, true)
+                    .childHandler(new InboundInitializer(() -> context));
+            InetSocketAddress address = new InetSocketAddress(listener.address().host(), listener.address().port());
+            Channel channel = bootstrap.bind(address).sync().channel();
+            serverChannels.add(channel);
+            InetSocketAddress bound = (InetSocketAddress) channel.localAddress();
+            boundAddresses.put(listener.name(), bound);
+            LOG.info("listener {} on {} (tls {})", listener.name(), bound, listener.tls().mode().name().toLowerCase(java.util.Locale.ROOT));
+        }
+        LOG.info("relaying to {} ({}, TLS provider {}, transport {})", config.upstream().address(),
+                config.upstream().tls().mode().name().toLowerCase(java.util.Locale.ROOT), tlsFactory.providerName(), transport.name());
+        return this;
+    }
+
+    /** Listener name to the address it is bound to (port 0 in the config becomes the real port). */
+    public Map<String, InetSocketAddress> boundAddresses() {
+        return Map.copyOf(boundAddresses);
+    }
+
+    public String tlsProviderName() {
+        return tlsFactory.providerName();
+    }
+
+    public String transportName() {
+        return transport.name();
+    }
+
+    public ProxyMetrics metrics() {
+        return metrics;
+    }
+
+    @Override
+    public void close() {
+        for (Channel channel : serverChannels) {
+            channel.close().syncUninterruptibly();
+        }
+        workers.shutdownGracefully(0, 2, TimeUnit.SECONDS).syncUninterruptibly();
+        acceptors.shutdownGracefully(0, 2, TimeUnit.SECONDS).syncUninterruptibly();
+        resolver.shutdownNow();
+    }
+}

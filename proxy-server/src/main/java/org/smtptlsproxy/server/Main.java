@@ -1,0 +1,23 @@
+package org.smtptlsproxy.server;
+
+import org.smtptlsproxy.server.cli.RootCommand;
+import org.smtptlsproxy.tls.JdkLegacyProtocols;
+import picocli.CommandLine;
+
+/** Entry point of {@code smtp-tls-proxy.jar}. */
+public final class Main {
+
+    private Main() {
+    }
+
+    public static void main(String[] args) {
+        System.exit(run(args));
+    }
+
+    /** Runs a command line and returns its exit code (0 ok, 1 failure, 2 usage error). */
+    public static int run(String... args) {
+        // Must precede any TLS use in this JVM: legacy senders need TLS 1.0/1.1 on the JDK provider.
+        JdkLegacyProtocols.enable();
+        return RootCommand.commandLine().execute(args);
+    }
+}

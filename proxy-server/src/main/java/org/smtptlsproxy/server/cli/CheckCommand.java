@@ -1,0 +1,43 @@
+package org.smtptlsproxy.server.cli;
+
+import java.io.PrintWriter;
+import java.util.concurrent.Callable;
+import org.smtptlsproxy.config.ConfigException;
+import org.smtptlsproxy.config.ConfigLoader;
+import org.smtptlsproxy.config.ConfigProblem;
+import org.smtptlsproxy.config.ProxyConfig;
+import org.smtptlsproxy.server.lifecycle.TlsContexts;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+
+@Command(name = "check", description = "Validates the configuration; prints every problem with its key path and line.")
+public final class CheckCommand implements Callable<Integer> {
+
+    @Mixin
+    ConfigOption config;
+
+    @CommandLine.Spec
+    CommandLine.Model.CommandSpec spec;
+
+    @Override
+    public Integer call() {
+        PrintWriter out = spec.commandLine().getOut();
+        PrintWriter err = spec.commandLine().getErr();
+        try {
+            ProxyConfig loaded = new ConfigLoader().load(config.file());
+            // Beyond what the loader checks: the TLS provider must accept the material and lists.
+            TlsContexts.verify(loaded);
+            out.println(config.file() + ": OK (" + loaded.listeners().size() + " listener"
+                    + (loaded.listeners().size() == 1 ? "" : "s") + ", upstream " + loaded.upstream().address() + ")");
+            out.flush();
+            return 0;
+        } catch (ConfigException e) {
+            for (ConfigProblem problem : e.problems()) {
+                err.println(problem);
+            }
+            err.flush();
+            return 1;
+        }
+    }
+}

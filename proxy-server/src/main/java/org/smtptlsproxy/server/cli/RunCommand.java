@@ -1,0 +1,54 @@
+package org.smtptlsproxy.server.cli;
+
+import java.io.PrintWriter;
+import java.util.concurrent.Callable;
+import java.util.concurrent.CountDownLatch;
+import org.smtptlsproxy.config.ConfigException;
+import org.smtptlsproxy.config.ConfigLoader;
+import org.smtptlsproxy.config.ConfigProblem;
+import org.smtptlsproxy.config.ProxyConfig;
+import org.smtptlsproxy.server.lifecycle.ProxyServer;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+
+@Command(name = "run", description = "Runs the proxy.")
+public final class RunCommand implements Callable<Integer> {
+
+    @Mixin
+    ConfigOption config;
+
+    @CommandLine.Spec
+    CommandLine.Model.CommandSpec spec;
+
+    @Override
+    public Integer call() throws InterruptedException {
+        PrintWriter err = spec.commandLine().getErr();
+        ProxyConfig loaded;
+        try {
+            loaded = new ConfigLoader().load(config.file());
+        } catch (ConfigException e) {
+            err.println("smtp-tls-proxy: invalid configuration " + config.file() + ":");
+            for (ConfigProblem problem : e.problems()) {
+                err.println("  " + problem);
+            }
+            err.flush();
+            return 1;
+        }
+        ProxyServer server;
+        try {
+            server = ProxyServer.start(loaded);
+        } catch (ProxyServer.StartupException e) {
+            err.println("smtp-tls-proxy: " + e.getMessage());
+            err.flush();
+            return 1;
+        }
+        CountDownLatch stopped = new CountDownLatch(1);
+        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+            server.close();
+            stopped.countDown();
+        }, "shutdown"));
+        stopped.await();
+        return 0;
+    }
+}

@@ -1,0 +1,126 @@
+package org.smtptlsproxy.server.lifecycle;
+
+import io.micrometer.core.instrument.binder.jvm.ClassLoaderMetrics;
+import io.micrometer.core.instrument.binder.jvm.JvmGcMetrics;
+import io.micrometer.core.instrument.binder.jvm.JvmMemoryMetrics;
+import io.micrometer.core.instrument.binder.jvm.JvmThreadMetrics;
+import io.micrometer.core.instrument.binder.system.ProcessorMetrics;
+import io.micrometer.core.instrument.binder.system.UptimeMetrics;
+import io.micrometer.prometheusmetrics.PrometheusConfig;
+import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
+import io.netty.channel.ChannelException;
+import io.prometheus.metrics.exporter.httpserver.HTTPServer;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.net.BindException;
+import java.net.InetSocketAddress;
+import java.util.Map;
+import javax.net.ssl.SSLException;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+import org.smtptlsproxy.config.HostPort;
+import org.smtptlsproxy.config.ProxyConfig;
+import org.smtptlsproxy.metrics.ProxyMetrics;
+import org.smtptlsproxy.runtime.ProxyRuntime;
+import org.smtptlsproxy.server.ProxyVersion;
+
+/** The whole running service: metrics registry and endpoint, and the proxy runtime. */
+public final class ProxyServer implements AutoCloseable {
+
+    private static final Logger LOG = LoggerFactory.getLogger(ProxyServer.class);
+
+    private final PrometheusMeterRegistry registry;
+    private final ProxyRuntime runtime;
+    private final HTTPServer metricsServer;
+
+    private ProxyServer(PrometheusMeterRegistry registry, ProxyRuntime runtime, HTTPServer metricsServer) {
+        this.registry = registry;
+        this.runtime = runtime;
+        this.metricsServer = metricsServer;
+    }
+
+    /**
+     * @throws StartupException with a message fit for an administrator (address in use, TLS setup)
+     */
+    public static ProxyServer start(ProxyConfig config) throws StartupException {
+        PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
+        new JvmMemoryMetrics().bindTo(registry);
+        new JvmGcMetrics().bindTo(registry);
+        new JvmThreadMetrics().bindTo(registry);
+        new ClassLoaderMetrics().bindTo(registry);
+        new ProcessorMetrics().bindTo(registry);
+        new UptimeMetrics().bindTo(registry);
+        ProxyRuntime runtime = new ProxyRuntime(config, new ProxyMetrics(registry));
+        try {
+            runtime.start();
+        } catch (SSLException e) {
+            runtime.close();
+            throw new StartupException("TLS setup failed: " + e.getMessage());
+        } catch (ChannelException e) {
+            runtime.close();
+            throw new StartupException("cannot listen: " + describe(e));
+        } catch (InterruptedException e) {
+            runtime.close();
+            Thread.currentThread().interrupt();
+            throw new StartupException("interrupted while starting");
+        } catch (RuntimeException e) {
+            runtime.close();
+            if (e.getCause() instanceof BindException || e instanceof UncheckedIOException) {
+                throw new StartupException("cannot listen: " + describe(e));
+            }
+            throw e;
+        }
+        HTTPServer http;
+        HostPort metricsAddress = config.metrics().address();
+        try {
+            http = HTTPServer.builder()
+                    .hostname(metricsAddress.host())
+                    .port(metricsAddress.port())
+                    .registry(registry.getPrometheusRegistry())
+                    .buildAndStart();
+        } catch (IOException e) {
+            runtime.close();
+            throw new StartupException("cannot serve metrics on " + metricsAddress + ": " + e.getMessage());
+        }
+        LOG.info("smtp-tls-proxy {} running; metrics on http://{}:{}/metrics", ProxyVersion.version(),
+                metricsAddress.host(), http.getPort());
+        return new ProxyServer(registry, runtime, http);
+    }
+
+    private static String describe(Throwable e) {
+        Throwable root = e;
+        while (root.getCause() != null && root.getCause() != root) {
+            root = root.getCause();
+        }
+        return root.getMessage() == null ? root.toString() : root.getMessage();
+    }
+
+    public Map<String, InetSocketAddress> listenerAddresses() {
+        return runtime.boundAddresses();
+    }
+
+    public int metricsPort() {
+        return metricsServer.getPort();
+    }
+
+    public PrometheusMeterRegistry registry() {
+        return registry;
+    }
+
+    public ProxyRuntime runtime() {
+        return runtime;
+    }
+
+    @Override
+    public void close() {
+        metricsServer.close();
+        runtime.close();
+    }
+
+    /** A start-up failure an administrator can fix; printed without a stack trace. */
+    public static final class StartupException extends Exception {
+        public StartupException(String message) {
+            super(message);
+        }
+    }
+}
