@@ -146,7 +146,7 @@ public final class UpstreamConnector {
                     return;
                 }
                 Promise<UpstreamSession> ready = loop.newPromise();
-                UpstreamSetup.run(session, sslContext, ehloName, ready).addListener(s -> {
+                UpstreamSetup.run(session, sslContext, ehloName, config.auth(), ready).addListener(s -> {
                     if (s.isSuccess()) {
                         metrics.upstreamSession("ok");
                         result.trySuccess(session);

@@ -4,13 +4,17 @@ import io.netty.handler.codec.smtp.SmtpRequests;
 import io.netty.handler.ssl.SslContext;
 import io.netty.util.concurrent.Future;
 import io.netty.util.concurrent.Promise;
+import java.nio.charset.StandardCharsets;
+import java.util.Base64;
+import org.smtptlsproxy.config.AuthMechanism;
+import org.smtptlsproxy.config.UpstreamAuth;
 import org.smtptlsproxy.outbound.UpstreamFailure.Outcome;
 import org.smtptlsproxy.smtp.EhloCapabilities;
 import org.smtptlsproxy.smtp.SmtpReply;
 
 /**
  * Brings a fresh connection to the point where a MAIL may be sent: banner, EHLO, STARTTLS,
- * a verified TLS 1.2+ handshake, EHLO again. Every way this can go wrong ends in an
+ * a verified TLS 1.2+ handshake, EHLO again, AUTH if configured. Every way this can go wrong ends in an
  * {@link UpstreamFailure} naming the step and quoting the upstream's reply.
  */
 final class UpstreamSetup {
@@ -18,18 +22,21 @@ final class UpstreamSetup {
     private final UpstreamSession session;
     private final SslContext sslContext;
     private final String ehloName;
+    private final UpstreamAuth auth;
     private final Promise<UpstreamSession> result;
 
-    private UpstreamSetup(UpstreamSession session, SslContext sslContext, String ehloName, Promise<UpstreamSession> result) {
+    private UpstreamSetup(UpstreamSession session, SslContext sslContext, String ehloName, UpstreamAuth auth,
+                          Promise<UpstreamSession> result) {
         this.session = session;
         this.sslContext = sslContext;
         this.ehloName = ehloName;
+        this.auth = auth;
         this.result = result;
     }
 
     static Future<UpstreamSession> run(UpstreamSession session, SslContext sslContext, String ehloName,
-                                       Promise<UpstreamSession> result) {
-        UpstreamSetup setup = new UpstreamSetup(session, sslContext, ehloName, result);
+                                       UpstreamAuth auth, Promise<UpstreamSession> result) {
+        UpstreamSetup setup = new UpstreamSetup(session, sslContext, ehloName, auth, result);
         setup.await(session.banner(), setup::onBanner);
         return result;
     }
@@ -50,7 +57,7 @@ final class UpstreamSetup {
         EhloCapabilities capabilities = EhloCapabilities.parse(reply.lines());
         session.capabilities(capabilities);
         if (session.isTls()) {
-            result.trySuccess(session);
+            authenticate();
             return;
         }
         if (!capabilities.startTls()) {
@@ -65,6 +72,53 @@ final class UpstreamSetup {
                 fail(f.cause());
             }
         });
+    }
+
+    /** AUTH runs only inside TLS: the credentials never cross the network in the clear. */
+    private void authenticate() {
+        if (auth.mechanism() == AuthMechanism.NONE) {
+            result.trySuccess(session);
+            return;
+        }
+        String mechanism = auth.mechanism().name();
+        if (!session.capabilities().authMechanisms().contains(mechanism)) {
+            fail(Outcome.AUTH_FAILED, "upstream " + session.target() + " does not offer AUTH " + mechanism
+                    + " (offers: " + String.join(" ", session.capabilities().authMechanisms()) + ")");
+            return;
+        }
+        String user = auth.username();
+        String password = auth.password().value();
+        switch (auth.mechanism()) {
+            case PLAIN -> await(session.send(SmtpRequests.auth("PLAIN", base64("\0" + user + "\0" + password))),
+                    this::onAuthResult);
+            case LOGIN -> await(session.send(SmtpRequests.auth("LOGIN")), first -> {
+                if (first.code() != 334) {
+                    onAuthResult(first);
+                    return;
+                }
+                await(session.send(SmtpRequests.empty(base64(user))), second -> {
+                    if (second.code() != 334) {
+                        onAuthResult(second);
+                        return;
+                    }
+                    await(session.send(SmtpRequests.empty(base64(password))), this::onAuthResult);
+                });
+            });
+            default -> fail(Outcome.AUTH_FAILED, "AUTH " + mechanism + " is not supported towards the upstream");
+        }
+    }
+
+    private void onAuthResult(SmtpReply reply) {
+        if (reply.code() == 235) {
+            result.trySuccess(session);
+        } else {
+            fail(Outcome.AUTH_FAILED, "upstream " + session.target() + " rejected AUTH " + auth.mechanism().name()
+                    + " for " + auth.username() + ": " + reply.oneLine());
+        }
+    }
+
+    private static String base64(String text) {
+        return Base64.getEncoder().encodeToString(text.getBytes(StandardCharsets.UTF_8));
     }
 
     private void await(Future<SmtpReply> reply, java.util.function.Consumer<SmtpReply> next) {
