@@ -462,6 +462,8 @@ public final class SmtpSessionHandler extends ChannelInboundHandlerAdapter {
                 decoder.startData();
             } else {
                 endTransaction(txn, upstreamReply, session);
+                // The upstream's encoder still expects content after DATA: only RSET clears that.
+                upstreamNeedsReset = true;
                 decoder.resumeCommands();
             }
             reply.setSuccess(upstreamReply);
