@@ -1,0 +1,263 @@
+package org.smtptlsproxy.testkit;
+
+import io.netty.bootstrap.ServerBootstrap;
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelInitializer;
+import io.netty.channel.EventLoopGroup;
+import io.netty.channel.MultiThreadIoEventLoopGroup;
+import io.netty.channel.nio.NioIoHandler;
+import io.netty.channel.socket.SocketChannel;
+import io.netty.channel.socket.nio.NioServerSocketChannel;
+import io.netty.handler.ssl.OpenSsl;
+import io.netty.handler.ssl.SslContext;
+import io.netty.handler.ssl.SslContextBuilder;
+import io.netty.handler.ssl.SslProvider;
+import io.netty.util.concurrent.DefaultThreadFactory;
+import java.net.InetSocketAddress;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.EnumSet;
+import java.util.List;
+import java.util.Set;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import javax.net.ssl.SSLException;
+
+/**
+ * A stand-in for Exchange Online's inbound SMTP: STARTTLS required before MAIL, TLS 1.2+ only by
+ * default, Exchange-like replies, and {@link Fault}s on demand. Message data is streamed and
+ * hashed, never required to fit in memory, so it also serves as a benchmark sink.
+ */
+public final class FakeUpstream implements AutoCloseable {
+
+    private final Builder settings;
+    private final SslContext sslContext;
+    private final EventLoopGroup group;
+    private final List<ReceivedMessage> messages = new ArrayList<>();
+    private final List<String> commands = new ArrayList<>();
+    private final AtomicInteger connections = new AtomicInteger();
+    private final AtomicInteger queueIds = new AtomicInteger();
+    private Channel serverChannel;
+
+    private FakeUpstream(Builder settings) throws SSLException {
+        this.settings = settings;
+        this.sslContext = SslContextBuilder.forServer(settings.identity.key(), settings.identity.chain())
+                .sslProvider(settings.provider)
+                .protocols(settings.protocols)
+                .build();
+        this.group = new MultiThreadIoEventLoopGroup(settings.threads, new DefaultThreadFactory("fake-upstream", true),
+                NioIoHandler.newFactory());
+    }
+
+    public static Builder builder() {
+        return new Builder();
+    }
+
+    public FakeUpstream start() throws InterruptedException {
+        serverChannel = new ServerBootstrap()
+                .group(group)
+                .channel(NioServerSocketChannel.class)
+                .childHandler(new ChannelInitializer<SocketChannel>() {
+                    @Override
+                    protected void initChannel(SocketChannel ch) {
+                        connections.incrementAndGet();
+                        if (settings.implicitTls) {
+                            ch.pipeline().addLast(FakeUpstreamHandler.TLS, sslContext.newHandler(ch.alloc()));
+                        }
+                        ch.pipeline().addLast(new FakeUpstreamHandler(FakeUpstream.this));
+                    }
+                })
+                .bind(new InetSocketAddress(settings.host, settings.port))
+                .sync()
+                .channel();
+        return this;
+    }
+
+    public int port() {
+        return ((InetSocketAddress) serverChannel.localAddress()).getPort();
+    }
+
+    /** Every message accepted so far, in order. */
+    public List<ReceivedMessage> messages() {
+        synchronized (messages) {
+            return List.copyOf(messages);
+        }
+    }
+
+    /** Waits until at least {@code count} messages were accepted; false on timeout. */
+    public boolean awaitMessages(int count, Duration timeout) {
+        long deadline = System.nanoTime() + timeout.toNanos();
+        synchronized (messages) {
+            while (messages.size() < count) {
+                long left = deadline - System.nanoTime();
+                if (left <= 0) {
+                    return false;
+                }
+                try {
+                    TimeUnit.NANOSECONDS.timedWait(messages, left);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    return false;
+                }
+            }
+            return true;
+        }
+    }
+
+    /** TCP connections accepted so far. */
+    public int connections() {
+        return connections.get();
+    }
+
+    /** Every command line received, prefixed "[tls] " when it arrived inside TLS. */
+    public List<String> commandsSeen() {
+        synchronized (commands) {
+            return List.copyOf(commands);
+        }
+    }
+
+    /** The command lines that arrived in plaintext. */
+    public List<String> plaintextCommands() {
+        return commandsSeen().stream().filter(c -> !c.startsWith("[tls] ")).toList();
+    }
+
+    @Override
+    public void close() {
+        if (serverChannel != null) {
+            serverChannel.close().syncUninterruptibly();
+        }
+        group.shutdownGracefully(0, 1, TimeUnit.SECONDS).syncUninterruptibly();
+    }
+
+    // ---- for the handler ------------------------------------------------------------------
+
+    Builder settings() {
+        return settings;
+    }
+
+    SslContext sslContext() {
+        return sslContext;
+    }
+
+    String nextQueueId() {
+        return "FAKE" + queueIds.incrementAndGet() + "." + Long.toHexString(System.nanoTime()) + "@fake.upstream";
+    }
+
+    void recordCommand(String line, boolean inTls) {
+        synchronized (commands) {
+            commands.add(inTls ? "[tls] " + line : line);
+        }
+    }
+
+    void recordMessage(ReceivedMessage message) {
+        synchronized (messages) {
+            messages.add(message);
+            messages.notifyAll();
+        }
+    }
+
+    /** How the fake upstream behaves. */
+    public static final class Builder {
+        private TestPki.Identity identity;
+        private List<String> protocols = List.of("TLSv1.2", "TLSv1.3");
+        private SslProvider provider = OpenSsl.isAvailable() ? SslProvider.OPENSSL : SslProvider.JDK;
+        private boolean implicitTls;
+        private final Set<Fault> faults = EnumSet.noneOf(Fault.class);
+        private String hostname = "fake.upstream.test";
+        private String host = "127.0.0.1";
+        private int port;
+        private int maxStoredBytes = 1 << 20;
+        private int threads = 1;
+        private String authUser;
+        private String authPassword;
+
+        private Builder() {
+        }
+
+        public Builder identity(TestPki.Identity identity) {
+            this.identity = identity;
+            return this;
+        }
+
+        public Builder protocols(String... protocols) {
+            this.protocols = List.of(protocols);
+            return this;
+        }
+
+        public Builder provider(SslProvider provider) {
+            this.provider = provider;
+            return this;
+        }
+
+        /** TLS from the first byte, like port 465. */
+        public Builder implicitTls(boolean implicitTls) {
+            this.implicitTls = implicitTls;
+            return this;
+        }
+
+        public Builder faults(Fault... faults) {
+            this.faults.addAll(List.of(faults));
+            return this;
+        }
+
+        public Builder hostname(String hostname) {
+            this.hostname = hostname;
+            return this;
+        }
+
+        public Builder bind(String host, int port) {
+            this.host = host;
+            this.port = port;
+            return this;
+        }
+
+        /** Messages larger than this are hashed and counted but not kept. */
+        public Builder maxStoredBytes(int maxStoredBytes) {
+            this.maxStoredBytes = maxStoredBytes;
+            return this;
+        }
+
+        public Builder threads(int threads) {
+            this.threads = threads;
+            return this;
+        }
+
+        /** Requires AUTH PLAIN or LOGIN with these credentials (offered inside TLS only). */
+        public Builder requireAuth(String user, String password) {
+            this.authUser = user;
+            this.authPassword = password;
+            return this;
+        }
+
+        public FakeUpstream build() throws SSLException {
+            if (identity == null) {
+                throw new IllegalStateException("an identity (certificate and key) is required");
+            }
+            return new FakeUpstream(this);
+        }
+
+        boolean has(Fault fault) {
+            return faults.contains(fault);
+        }
+
+        boolean implicitTls() {
+            return implicitTls;
+        }
+
+        String hostname() {
+            return hostname;
+        }
+
+        int maxStoredBytes() {
+            return maxStoredBytes;
+        }
+
+        String authUser() {
+            return authUser;
+        }
+
+        String authPassword() {
+            return authPassword;
+        }
+    }
+}

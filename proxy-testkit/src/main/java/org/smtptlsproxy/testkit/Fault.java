@@ -1,0 +1,27 @@
+package org.smtptlsproxy.testkit;
+
+/** Ways the {@link FakeUpstream} can misbehave, one per upstream failure the proxy must survive. */
+public enum Fault {
+    /** STARTTLS is not advertised and refused with 502. */
+    NO_STARTTLS,
+    /** The banner is {@code 421 4.3.2 Service not available} and the connection closes. */
+    BANNER_421,
+    /** TCP is accepted, nothing is ever sent. */
+    SILENT,
+    /** EHLO gets {@code 554 5.7.1}. */
+    EHLO_5XX,
+    /** Every RCPT gets {@code 451 4.4.4}. */
+    RCPT_4XX,
+    /** Every RCPT gets Exchange Online's {@code 550 5.1.10} recipient-not-found. */
+    RCPT_5XX,
+    /** The end of data gets {@code 451 4.7.500 Server busy}. */
+    DATA_END_4XX,
+    /** The end of data gets {@code 554 5.6.0}. */
+    DATA_END_5XX,
+    /** The connection closes after the first bytes of message data, without a reply. */
+    DROP_MID_DATA,
+    /** The end of data is never answered. */
+    SILENT_AT_DATA_END,
+    /** The 220 to STARTTLS carries an extra plaintext {@code 250} line in the same packet. */
+    STARTTLS_INJECTION
+}

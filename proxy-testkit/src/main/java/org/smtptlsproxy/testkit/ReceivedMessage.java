@@ -1,0 +1,33 @@
+package org.smtptlsproxy.testkit;
+
+import java.nio.charset.StandardCharsets;
+import java.util.List;
+
+/**
+ * One message as the upstream received it. {@code sha256} and {@code size} cover the raw
+ * dot-stuffed data between the 354 and the final {@code CRLF.CRLF} (the CRLF before the dot
+ * included); {@code data} holds those bytes only up to the server's storage cap, else null.
+ */
+public record ReceivedMessage(String from, List<String> recipients, long size, String sha256, byte[] data,
+                              String tlsProtocol, String tlsCipher, String sniHostName, String queueId) {
+
+    public ReceivedMessage {
+        recipients = List.copyOf(recipients);
+    }
+
+    /** The message as its author wrote it: dot-stuffing removed. */
+    public String content() {
+        if (data == null) {
+            throw new IllegalStateException("message of " + size + " octets was not stored");
+        }
+        String raw = new String(data, StandardCharsets.UTF_8);
+        StringBuilder out = new StringBuilder(raw.length());
+        for (String line : raw.split("\r\n", -1)) {
+            if (!out.isEmpty()) {
+                out.append("\r\n");
+            }
+            out.append(line.startsWith(".") ? line.substring(1) : line);
+        }
+        return out.toString();
+    }
+}
