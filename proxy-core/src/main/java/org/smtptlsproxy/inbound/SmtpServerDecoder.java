@@ -38,7 +38,6 @@ public final class SmtpServerDecoder extends ByteToMessageDecoder {
     private boolean discardingLongLine;
     private boolean inChannelRead;
     private boolean decodeAgain;
-    private boolean producedOutput;
 
     public SmtpServerDecoder(BareNewlines bareNewlines, long maxMessageSize) {
         this.bareNewlines = bareNewlines;
@@ -102,7 +101,6 @@ public final class SmtpServerDecoder extends ByteToMessageDecoder {
 
     @Override
     protected void decode(ChannelHandlerContext ctx, ByteBuf in, List<Object> out) {
-        int before = out.size();
         switch (phase) {
             case COMMAND -> decodeCommand(in, out);
             case DATA -> {
@@ -113,7 +111,6 @@ public final class SmtpServerDecoder extends ByteToMessageDecoder {
             case PAUSED -> { }
             default -> throw new IllegalStateException(phase.name());
         }
-        producedOutput |= out.size() > before;
     }
 
     private void decodeCommand(ByteBuf in, List<Object> out) {
@@ -204,17 +201,13 @@ public final class SmtpServerDecoder extends ByteToMessageDecoder {
     }
 
     /**
-     * Requests more bytes only when a partial line or data is waiting to be completed. The
-     * session, not this decoder, asks for the next message; and while paused nothing is read,
-     * so a client that runs ahead of a DATA or STARTTLS reply cannot make us buffer without bound.
+     * Never reads on its own (ByteToMessageDecoder would, after a cycle without output): the
+     * session asks for each message, and while paused nothing may be read, so a client that runs
+     * ahead of a DATA or STARTTLS reply cannot make us buffer without bound.
      */
     @Override
     public void channelReadComplete(ChannelHandlerContext ctx) {
         discardSomeReadBytes();
-        if (!producedOutput && phase != Phase.PAUSED && !ctx.channel().config().isAutoRead()) {
-            ctx.read();
-        }
-        producedOutput = false;
         ctx.fireChannelReadComplete();
     }
 }

@@ -156,6 +156,18 @@ public final class SmtpSessionHandler extends ChannelInboundHandlerAdapter {
         }
     }
 
+    /**
+     * A read cycle ended. With auto-read off, Netty's contract is that a demand not met by the
+     * cycle (say, half a command line arrived) is dropped here: ask again while we still wait.
+     */
+    @Override
+    public void channelReadComplete(ChannelHandlerContext ctx) {
+        if (awaitingClient) {
+            requestNext();
+        }
+        ctx.fireChannelReadComplete();
+    }
+
     private static boolean isSynchronizing(String verb) {
         return switch (verb) {
             case "MAIL", "RCPT", "NOOP", "VRFY", "HELP" -> false;

@@ -19,7 +19,7 @@ public record Transport(String name, IoHandlerFactory ioHandlerFactory,
                         Class<? extends ServerChannel> serverChannel, Class<? extends SocketChannel> socketChannel) {
 
     public static Transport best() {
-        if (Epoll.isAvailable()) {
+        if (Epoll.isAvailable() && !"nio".equals(System.getProperty("smtp-tls-proxy.transport"))) {
             return new Transport("epoll", EpollIoHandler.newFactory(), EpollServerSocketChannel.class, EpollSocketChannel.class);
         }
         return nio();

@@ -1,0 +1,200 @@
+package org.smtptlsproxy.it;
+
+import java.io.IOException;
+import java.net.InetSocketAddress;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import org.smtptlsproxy.config.ConfigException;
+import org.smtptlsproxy.config.ConfigLoader;
+import org.smtptlsproxy.server.lifecycle.ProxyServer;
+import org.smtptlsproxy.testkit.FakeUpstream;
+import org.smtptlsproxy.testkit.Fault;
+import org.smtptlsproxy.testkit.KeyFormat;
+import org.smtptlsproxy.testkit.KeyType;
+import org.smtptlsproxy.testkit.SmtpTestClient;
+import org.smtptlsproxy.testkit.TestPki;
+
+/**
+ * A fake Exchange Online and the real proxy in front of it, configured through a real YAML file:
+ * listeners "plain" (no TLS), "starttls" and "smtps" (implicit TLS), all on 127.0.0.1 port 0.
+ */
+final class ProxyFixture implements AutoCloseable {
+
+    /** One CA per test JVM: key generation is the slow part. */
+    static final TestPki PKI = TestPki.create("smtp-tls-proxy test CA", KeyType.RSA);
+    static final TestPki.Identity LOCALHOST = PKI.issue("localhost", "localhost", "127.0.0.1");
+
+    final Path directory;
+    final FakeUpstream upstream;
+    final ProxyServer proxy;
+
+    private ProxyFixture(Path directory, FakeUpstream upstream, ProxyServer proxy) {
+        this.directory = directory;
+        this.upstream = upstream;
+        this.proxy = proxy;
+    }
+
+    static Builder builder() {
+        return new Builder();
+    }
+
+    InetSocketAddress address(String listener) {
+        return proxy.listenerAddresses().get(listener);
+    }
+
+    /** A client connected to {@code listener}, banner read. */
+    SmtpTestClient connect(String listener) throws IOException {
+        SmtpTestClient client = new SmtpTestClient(java.time.Duration.ofSeconds(20));
+        InetSocketAddress address = address(listener);
+        client.connect(address.getHostString(), address.getPort());
+        return client;
+    }
+
+    SmtpTestClient.TlsOptions trust(String... protocols) {
+        return SmtpTestClient.TlsOptions.trusting(PKI.caCertificate(), protocols);
+    }
+
+    String metrics() {
+        return proxy.registry().scrape();
+    }
+
+    @Override
+    public void close() {
+        proxy.close();
+        if (upstream != null) {
+            upstream.close();
+        }
+    }
+
+    static final class Builder {
+        private final List<Fault> faults = new ArrayList<>();
+        private String[] upstreamProtocols = {"TLSv1.2", "TLSv1.3"};
+        private TestPki.Identity upstreamIdentity = LOCALHOST;
+        private boolean upstreamImplicit;
+        private String tlsProvider = "auto";
+        private final List<String> extraYaml = new ArrayList<>();
+        private final List<String> limitsYaml = new ArrayList<>();
+        private final List<String> upstreamYaml = new ArrayList<>();
+        private Integer upstreamPortOverride;
+        private boolean startUpstream = true;
+
+        Builder faults(Fault... f) {
+            faults.addAll(List.of(f));
+            return this;
+        }
+
+        Builder upstreamProtocols(String... protocols) {
+            upstreamProtocols = protocols;
+            return this;
+        }
+
+        Builder upstreamIdentity(TestPki.Identity identity) {
+            upstreamIdentity = identity;
+            return this;
+        }
+
+        Builder upstreamImplicitTls() {
+            upstreamImplicit = true;
+            return this;
+        }
+
+        Builder tlsProvider(String provider) {
+            tlsProvider = provider;
+            return this;
+        }
+
+        /** Lines added under {@code limits:}, e.g. "max_message_size: 1KB". */
+        Builder limit(String line) {
+            limitsYaml.add(line);
+            return this;
+        }
+
+        /** Lines added under {@code upstream:}, e.g. "command_timeout: 1s". */
+        Builder upstream(String line) {
+            upstreamYaml.add(line);
+            return this;
+        }
+
+        /** Top-level lines, e.g. "received_header: false". */
+        Builder yaml(String line) {
+            extraYaml.add(line);
+            return this;
+        }
+
+        /** No upstream at all: the proxy points at a closed port. */
+        Builder noUpstream(int closedPort) {
+            startUpstream = false;
+            upstreamPortOverride = closedPort;
+            return this;
+        }
+
+        ProxyFixture start() throws Exception {
+            Path dir = Files.createTempDirectory("proxy-it");
+            FakeUpstream upstream = null;
+            int upstreamPort;
+            if (startUpstream) {
+                upstream = FakeUpstream.builder()
+                        .identity(upstreamIdentity)
+                        .protocols(upstreamProtocols)
+                        .implicitTls(upstreamImplicit)
+                        .faults(faults.toArray(Fault[]::new))
+                        .maxStoredBytes(4 << 20)
+                        .build()
+                        .start();
+                upstreamPort = upstream.port();
+            } else {
+                upstreamPort = upstreamPortOverride;
+            }
+            TestPki.PemFiles proxyPem = LOCALHOST.writePem(dir, "proxy", KeyFormat.PKCS8);
+            PKI.writeCaPem(dir.resolve("ca.pem"));
+            List<String> yaml = new ArrayList<>(List.of(
+                    "hostname: proxy.test.invalid",
+                    "tls_provider: " + tlsProvider,
+                    "listeners:",
+                    "  - name: plain",
+                    "    address: 127.0.0.1:0",
+                    "  - name: starttls",
+                    "    address: 127.0.0.1:0",
+                    "    tls:",
+                    "      mode: starttls",
+                    "      certificate: " + proxyPem.certificate().getFileName(),
+                    "      key: " + proxyPem.key().getFileName(),
+                    "  - name: smtps",
+                    "    address: 127.0.0.1:0",
+                    "    tls:",
+                    "      mode: implicit",
+                    "      certificate: " + proxyPem.certificate().getFileName(),
+                    "      key: " + proxyPem.key().getFileName(),
+                    "upstream:",
+                    "  host: 127.0.0.1",
+                    "  port: " + upstreamPort,
+                    "  connect_timeout: 5s",
+                    "  command_timeout: 10s",
+                    "  tls:",
+                    "    mode: " + (upstreamImplicit ? "implicit" : "starttls"),
+                    "    server_name: localhost",
+                    "    trust: ca.pem"));
+            upstreamYaml.forEach(line -> yaml.add("  " + line));
+            yaml.add("limits:");
+            yaml.add("  idle_timeout: 30s");
+            limitsYaml.forEach(line -> yaml.add("  " + line));
+            yaml.add("metrics:");
+            yaml.add("  address: 127.0.0.1:0");
+            yaml.addAll(extraYaml);
+            Path config = dir.resolve("config.yaml");
+            Files.writeString(config, String.join("\n", yaml) + "\n", StandardCharsets.UTF_8);
+            try {
+                ProxyServer proxy = ProxyServer.start(new ConfigLoader().load(config));
+                return new ProxyFixture(dir, upstream, proxy);
+            } catch (ConfigException | ProxyServer.StartupException e) {
+                if (upstream != null) {
+                    upstream.close();
+                }
+                throw e;
+            }
+        }
+    }
+}
