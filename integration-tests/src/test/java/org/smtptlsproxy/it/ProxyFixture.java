@@ -171,13 +171,16 @@ final class ProxyFixture implements AutoCloseable {
                     "upstream:",
                     "  host: 127.0.0.1",
                     "  port: " + upstreamPort,
-                    "  connect_timeout: 5s",
-                    "  command_timeout: 10s",
                     "  tls:",
                     "    mode: " + (upstreamImplicit ? "implicit" : "starttls"),
                     "    server_name: localhost",
                     "    trust: ca.pem"));
             upstreamYaml.forEach(line -> yaml.add("  " + line));
+            for (String defaults : List.of("connect_timeout: 5s", "command_timeout: 10s")) {
+                if (upstreamYaml.stream().noneMatch(line -> line.startsWith(defaults.substring(0, defaults.indexOf(':'))))) {
+                    yaml.add("  " + defaults);
+                }
+            }
             yaml.add("limits:");
             yaml.add("  idle_timeout: 30s");
             limitsYaml.forEach(line -> yaml.add("  " + line));

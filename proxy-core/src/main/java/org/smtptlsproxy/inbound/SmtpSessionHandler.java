@@ -327,7 +327,7 @@ public final class SmtpSessionHandler extends ChannelInboundHandlerAdapter {
                 reply.setSuccess(unsupported);
                 return;
             }
-            session.send(SmtpRequests.mail(sender.bracketed(), forwardedParameters(sender.parameters(), session)))
+            session.send(SmtpRequests.mail(sender.address(), forwardedParameters(sender.parameters(), session)))
                     .addListener(r -> {
                         SmtpReply upstreamReply = expect(r, txn, 2);
                         txn.mailAccepted = upstreamReply.isPositiveCompletion();
@@ -429,7 +429,8 @@ public final class SmtpSessionHandler extends ChannelInboundHandlerAdapter {
                 reply.setSuccess(UpstreamFailure.of(f.cause()).toReply());
                 return;
             }
-            txn.session().send(SmtpRequests.rcpt(recipient.bracketed())).addListener(r -> {
+            // SmtpRequests adds the angle brackets itself.
+            txn.session().send(SmtpRequests.rcpt(recipient.address())).addListener(r -> {
                 SmtpReply upstreamReply = expect(r, txn, 2);
                 if (upstreamReply.isPositiveCompletion()) {
                     txn.accepted++;

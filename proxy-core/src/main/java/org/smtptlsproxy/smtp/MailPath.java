@@ -64,11 +64,6 @@ public record MailPath(String address, Map<String, String> parameters) {
         return Optional.of(new MailPath(address, parameters));
     }
 
-    /** The address as it goes upstream: always in angle brackets. */
-    public String bracketed() {
-        return "<" + address + ">";
-    }
-
     public boolean isNullPath() {
         return address.isEmpty();
     }

@@ -281,7 +281,12 @@ final class FakeUpstreamHandler extends ChannelInboundHandlerAdapter {
             write(ctx, "503 5.5.1 Sender already specified");
             return;
         }
-        from = address(line);
+        String sender = address(line);
+        if (sender == null) {
+            write(ctx, "501 5.1.7 Invalid address");
+            return;
+        }
+        from = sender;
         write(ctx, "250 2.1.0 Sender OK");
     }
 
@@ -292,6 +297,8 @@ final class FakeUpstreamHandler extends ChannelInboundHandlerAdapter {
             write(ctx, "451 4.4.4 Temporary recipient failure");
         } else if (settings.has(Fault.RCPT_5XX)) {
             write(ctx, "550 5.1.10 RESOLVER.ADR.RecipientNotFound; Recipient not found by SMTP address lookup");
+        } else if (address(line) == null) {
+            write(ctx, "501 5.1.3 Invalid address");
         } else {
             recipients.add(address(line));
             write(ctx, "250 2.1.5 Recipient OK");
@@ -431,10 +438,16 @@ final class FakeUpstreamHandler extends ChannelInboundHandlerAdapter {
         recipients.clear();
     }
 
+    /** The address of {@code MAIL FROM:<a@b> ...}; null unless it is exactly one bracketed path. */
     private static String address(String line) {
-        int open = line.indexOf('<');
-        int close = line.indexOf('>', open + 1);
-        return open >= 0 && close > open ? line.substring(open + 1, close) : line.substring(line.indexOf(':') + 1).trim();
+        int colon = line.indexOf(':');
+        String rest = line.substring(colon + 1).stripLeading();
+        int close = rest.indexOf('>');
+        if (!rest.startsWith("<") || close < 0) {
+            return null;
+        }
+        String address = rest.substring(1, close);
+        return address.indexOf('<') >= 0 || address.indexOf('>') >= 0 ? null : address;
     }
 
     private static void write(ChannelHandlerContext ctx, String line) {
