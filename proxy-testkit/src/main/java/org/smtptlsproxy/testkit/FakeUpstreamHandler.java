@@ -325,18 +325,21 @@ final class FakeUpstreamHandler extends ChannelInboundHandlerAdapter {
 
     /**
      * Consumes message data in [from, to); returns the index after the terminator, or -1 when
-     * all of it was data (or the connection was dropped on purpose).
+     * all of it was data (or the connection was dropped on purpose). Scans a copy in a plain array:
+     * per-byte ByteBuf access is slow, and under paranoid leak detection very slow.
      */
     private int consumeData(ChannelHandlerContext ctx, ByteBuf buf, int from, int to) {
-        int feedFrom = from;
-        for (int i = from; i < to; i++) {
-            byte b = buf.getByte(i);
+        byte[] bytes = new byte[to - from];
+        buf.getBytes(from, bytes);
+        int feedFrom = 0;
+        for (int i = 0; i < bytes.length; i++) {
+            byte b = bytes[i];
             switch (dataState) {
                 case MID -> dataState = b == '\r' ? DataState.CR : DataState.MID;
                 case CR -> dataState = b == '\n' ? DataState.LINE_START : b == '\r' ? DataState.CR : DataState.MID;
                 case LINE_START -> {
                     if (b == '.') {
-                        feed(buf, feedFrom, i); // hold the dot back: it may start the terminator
+                        feed(bytes, feedFrom, i); // hold the dot back: it may start the terminator
                         feedFrom = i + 1;
                         pendingDotBytes = 1;
                         dataState = DataState.DOT;
@@ -359,7 +362,7 @@ final class FakeUpstreamHandler extends ChannelInboundHandlerAdapter {
                     if (b == '\n') {
                         pendingDotBytes = 0;
                         endOfData(ctx);
-                        return i + 1;
+                        return from + i + 1;
                     }
                     releasePending();
                     feedFrom = i;
@@ -368,7 +371,7 @@ final class FakeUpstreamHandler extends ChannelInboundHandlerAdapter {
                 default -> throw new IllegalStateException();
             }
         }
-        feed(buf, feedFrom, to);
+        feed(bytes, feedFrom, bytes.length);
         if (settings.has(Fault.DROP_MID_DATA) && size > 0) {
             inData = false;
             ctx.close();
@@ -379,35 +382,21 @@ final class FakeUpstreamHandler extends ChannelInboundHandlerAdapter {
     private void releasePending() {
         byte[] pending = pendingDotBytes == 2 ? new byte[] {'.', '\r'} : new byte[] {'.'};
         pendingDotBytes = 0;
-        digest.update(pending);
-        size += pending.length;
-        store(pending, 0, pending.length);
+        feed(pending, 0, pending.length);
     }
 
-    private void feed(ByteBuf buf, int from, int to) {
+    private void feed(byte[] bytes, int from, int to) {
         if (to <= from) {
             return;
         }
         int length = to - from;
-        digest.update(buf.nioBuffer(from, length));
+        digest.update(bytes, from, length);
         size += length;
         if (stored != null) {
             if (stored.size() + length > settings.maxStoredBytes()) {
                 stored = null;
             } else {
-                byte[] copy = new byte[length];
-                buf.getBytes(from, copy);
-                stored.write(copy, 0, length);
-            }
-        }
-    }
-
-    private void store(byte[] bytes, int offset, int length) {
-        if (stored != null) {
-            if (stored.size() + length > settings.maxStoredBytes()) {
-                stored = null;
-            } else {
-                stored.write(bytes, offset, length);
+                stored.write(bytes, from, length);
             }
         }
     }

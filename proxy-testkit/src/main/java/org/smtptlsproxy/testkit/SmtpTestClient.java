@@ -193,27 +193,28 @@ public final class SmtpTestClient implements AutoCloseable {
 
     /** Dot-stuffs and sends {@code message}, adds a final CRLF if missing, then {@code .CRLF}. */
     public void writeDotStuffed(byte[] message) throws IOException {
-        ByteArrayOutputStream chunk = new ByteArrayOutputStream(64 * 1024 + 16);
+        byte[] chunk = new byte[64 * 1024 + 8];
+        int length = 0;
         boolean lineStart = true;
         for (byte b : message) {
+            if (length >= 64 * 1024) {
+                out.write(chunk, 0, length);
+                length = 0;
+            }
             if (lineStart && b == '.') {
-                chunk.write('.');
+                chunk[length++] = '.';
             }
-            chunk.write(b);
+            chunk[length++] = b;
             lineStart = b == '\n';
-            if (chunk.size() >= 64 * 1024) {
-                chunk.writeTo(out);
-                chunk.reset();
-            }
         }
         if (message.length > 0 && message[message.length - 1] != '\n') {
-            chunk.write('\r');
-            chunk.write('\n');
+            chunk[length++] = '\r';
+            chunk[length++] = '\n';
         }
-        chunk.write('.');
-        chunk.write('\r');
-        chunk.write('\n');
-        chunk.writeTo(out);
+        chunk[length++] = '.';
+        chunk[length++] = '\r';
+        chunk[length++] = '\n';
+        out.write(chunk, 0, length);
         out.flush();
     }
 

@@ -1,0 +1,116 @@
+package org.smtptlsproxy.it;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.io.PrintWriter;
+import java.io.StringWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.smtptlsproxy.server.Main;
+import org.smtptlsproxy.testkit.KeyFormat;
+import org.smtptlsproxy.testkit.TestPki;
+
+/** The commands as an administrator runs them. */
+@Timeout(60)
+class CommandLineTest {
+
+    private record Run(int exit, String out, String err) {
+    }
+
+    private static Run run(String... args) {
+        StringWriter out = new StringWriter();
+        StringWriter err = new StringWriter();
+        int exit = Main.run(new PrintWriter(out, true), new PrintWriter(err, true), args);
+        return new Run(exit, out.toString(), err.toString());
+    }
+
+    @Test
+    void checkAcceptsAGoodConfig() throws Exception {
+        Path dir = Files.createTempDirectory("check-good");
+        TestPki.PemFiles pem = ProxyFixture.LOCALHOST.writePem(dir, "server", KeyFormat.PKCS1);
+        Files.writeString(dir.resolve("config.yaml"), String.join("\n",
+                "listeners:",
+                "  - name: lan",
+                "    address: 0.0.0.0:2525",
+                "    tls:",
+                "      mode: starttls",
+                "      certificate: " + pem.certificate(),
+                "      key: " + pem.key(),
+                "upstream:",
+                "  host: contoso-com.mail.protection.outlook.com",
+                ""));
+        Run run = run("check", "--config", dir.resolve("config.yaml").toString());
+        assertEquals(0, run.exit(), run.err());
+        assertTrue(run.out().contains("OK"), run.out());
+    }
+
+    @Test
+    void checkListsEveryProblemWithKeyPathAndLine() throws Exception {
+        Path dir = Files.createTempDirectory("check-bad");
+        Files.writeString(dir.resolve("config.yaml"), String.join("\n",
+                "listeners:",
+                "  - name: lan",
+                "    address: 0.0.0.0:99999",
+                "    tls:",
+                "      mode: starttls",
+                "      certificate: missing.pem",
+                "      key: missing.key",
+                "upstream:",
+                "  host: contoso-com.mail.protection.outlook.com",
+                "  tls:",
+                "    min_protocol: TLSv1",
+                "  conect_timeout: 30s",
+                ""));
+        Run run = run("check", "--config", dir.resolve("config.yaml").toString());
+        assertEquals(1, run.exit());
+        String err = run.err();
+        assertTrue(err.contains("listeners[0].address (line 3): port 99999 is out of range"), err);
+        assertTrue(err.contains("listeners[0].tls.certificate (line 6): file not found"), err);
+        assertTrue(err.contains("listeners[0].tls.key (line 7): file not found"), err);
+        assertTrue(err.contains("upstream.tls.min_protocol (line 11): TLSv1 is below the TLSv1.2 minimum"), err);
+        assertTrue(err.contains("upstream.conect_timeout (line 12): unknown key; did you mean 'connect_timeout'?"), err);
+        assertFalse(err.contains("Exception"), "no stack trace for a user mistake: " + err);
+    }
+
+    @Test
+    void missingConfigFileIsAPlainError() {
+        Run run = run("check", "--config", "/nonexistent/config.yaml");
+        assertEquals(1, run.exit());
+        assertTrue(run.err().contains("configuration file not found"), run.err());
+        Run running = run("run", "--config", "/nonexistent/config.yaml");
+        assertEquals(1, running.exit());
+        assertFalse(running.err().contains("Exception"), running.err());
+    }
+
+    @Test
+    void usageErrorsExitWithTwo() {
+        assertEquals(2, run("frobnicate").exit());
+        assertEquals(2, run("check", "--bogus").exit());
+    }
+
+    @Test
+    void versionNamesNettyAndTheTlsProvider() {
+        Run run = run("version");
+        assertEquals(0, run.exit());
+        String[] lines = run.out().split("\n");
+        assertTrue(lines[0].startsWith("smtp-tls-proxy "), run.out());
+        assertTrue(run.out().contains("Netty 4.2"), run.out());
+        assertTrue(run.out().contains("TLS provider: BoringSSL"), run.out());
+    }
+
+    @Test
+    void demoRelaysALegacyTls10MessageOverTls12Plus() {
+        Run run = run("demo", "--exit");
+        assertEquals(0, run.exit(), run.out() + run.err());
+        String out = run.out();
+        assertTrue(out.contains("sender   --[TLSv1 "), out);
+        assertTrue(out.contains("proxy    --[TLSv1.3 ") || out.contains("proxy    --[TLSv1.2 "), out);
+        assertTrue(out.contains("the sender got: 250 2.6.0"), out);
+        assertTrue(out.contains("smtp_proxy_tls_handshakes_total{outcome=\"success\",protocol=\"TLSv1\",side=\"inbound\"} 1.0"), out);
+        assertTrue(out.contains("metrics        http://127.0.0.1:"), out);
+    }
+}
