@@ -63,7 +63,8 @@ final class PemReader {
             Object item;
             while ((item = parser.readObject()) != null) {
                 if (item instanceof PEMKeyPair pair) {
-                    return converter.getKeyPair(pair).getPrivate();
+                    // Only the private half: a SEC1 key may omit its (optional) public key.
+                    return converter.getPrivateKey(pair.getPrivateKeyInfo());
                 }
                 if (item instanceof PrivateKeyInfo info) {
                     return converter.getPrivateKey(info);

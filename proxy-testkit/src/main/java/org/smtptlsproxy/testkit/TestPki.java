@@ -19,7 +19,11 @@ import java.util.ArrayList;
 import java.util.Date;
 import java.util.List;
 import java.util.concurrent.atomic.AtomicLong;
+import org.bouncycastle.asn1.DERBitString;
+import org.bouncycastle.asn1.pkcs.PrivateKeyInfo;
 import org.bouncycastle.asn1.x500.X500Name;
+import org.bouncycastle.asn1.x509.SubjectPublicKeyInfo;
+import org.bouncycastle.util.io.pem.PemObject;
 import org.bouncycastle.asn1.x509.BasicConstraints;
 import org.bouncycastle.asn1.x509.ExtendedKeyUsage;
 import org.bouncycastle.asn1.x509.Extension;
@@ -135,12 +139,27 @@ public final class TestPki {
                     }
                     case SEC1 -> {
                         require(algorithm.equals("EC"), "SEC1 needs an EC key, not " + algorithm);
-                        pem.writeObject(key);
+                        pem.writeObject(sec1(key, certificate()));
                     }
                     default -> throw new IllegalArgumentException(format.name());
                 }
             }
             return new PemFiles(certificate, keyFile);
+        }
+
+        /**
+         * RFC 5915 ECPrivateKey with its curve and public key, as {@code openssl ec} writes it
+         * (the JDK's encoding leaves both to the PKCS#8 wrapper).
+         */
+        private static PemObject sec1(PrivateKey key, X509Certificate certificate) throws IOException {
+            PrivateKeyInfo info = PrivateKeyInfo.getInstance(key.getEncoded());
+            org.bouncycastle.asn1.sec.ECPrivateKey inner =
+                    org.bouncycastle.asn1.sec.ECPrivateKey.getInstance(info.parsePrivateKey());
+            DERBitString publicKey = (DERBitString) SubjectPublicKeyInfo.getInstance(certificate.getPublicKey().getEncoded())
+                    .getPublicKeyData();
+            org.bouncycastle.asn1.sec.ECPrivateKey full = new org.bouncycastle.asn1.sec.ECPrivateKey(256,
+                    inner.getKey(), publicKey, info.getPrivateKeyAlgorithm().getParameters());
+            return new PemObject("EC PRIVATE KEY", full.getEncoded());
         }
 
         private static void require(boolean condition, String message) {
