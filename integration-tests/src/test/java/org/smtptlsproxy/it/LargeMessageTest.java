@@ -3,7 +3,6 @@ package org.smtptlsproxy.it;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import java.io.File;
 import java.net.ServerSocket;
 import java.net.Socket;
 import java.nio.charset.StandardCharsets;
@@ -17,14 +16,15 @@ import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.smtptlsproxy.testkit.FakeUpstream;
-import org.smtptlsproxy.testkit.KeyFormat;
+import org.smtptlsproxy.testkit.Fault;
 import org.smtptlsproxy.testkit.ReceivedMessage;
 import org.smtptlsproxy.testkit.SmtpTestClient;
-import org.smtptlsproxy.testkit.TestPki;
 
 /**
  * Memory does not grow with message size: a 50 MiB message through the real jar started with a
- * 64 MiB heap, byte for byte.
+ * 64 MiB heap (direct memory is capped by the heap size too), byte for byte. The upstream stalls
+ * for three seconds once data starts, so the proxy must push back on the sender rather than
+ * buffer: without backpressure the message would pile up in the proxy and exhaust its memory.
  */
 @Timeout(180)
 class LargeMessageTest {
@@ -36,7 +36,8 @@ class LargeMessageTest {
         Path jar = Path.of("..", "proxy-server", "target", "smtp-tls-proxy.jar").toAbsolutePath().normalize();
         assertTrue(Files.exists(jar), "build proxy-server first: " + jar);
         Path dir = Files.createTempDirectory("large-message");
-        try (FakeUpstream upstream = FakeUpstream.builder().identity(ProxyFixture.LOCALHOST).maxStoredBytes(0).build().start()) {
+        try (FakeUpstream upstream = FakeUpstream.builder().identity(ProxyFixture.LOCALHOST).maxStoredBytes(0)
+                .faults(Fault.STALL_DATA).build().start()) {
             ProxyFixture.PKI.writeCaPem(dir.resolve("ca.pem"));
             int port = freePort();
             Files.writeString(dir.resolve("config.yaml"), String.join("\n",
@@ -57,7 +58,7 @@ class LargeMessageTest {
                     "  address: 127.0.0.1:0",
                     ""));
             String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
-            Process proxy = new ProcessBuilder(java, "-Xmx64m", "-jar", jar.toString(), "run", "--config",
+            Process proxy = new ProcessBuilder(java, "-Xmx64m", "-XX:MaxDirectMemorySize=24m", "-jar", jar.toString(), "run", "--config",
                     dir.resolve("config.yaml").toString())
                     .redirectErrorStream(true)
                     .redirectOutput(dir.resolve("proxy.log").toFile())

@@ -43,6 +43,7 @@ final class FakeUpstreamHandler extends ChannelInboundHandlerAdapter {
     private final List<String> recipients = new ArrayList<>();
 
     private boolean inData;
+    private boolean stalled;
     private DataState dataState;
     private int pendingDotBytes;
     private MessageDigest digest;
@@ -372,6 +373,11 @@ final class FakeUpstreamHandler extends ChannelInboundHandlerAdapter {
             }
         }
         feed(bytes, feedFrom, bytes.length);
+        if (settings.has(Fault.STALL_DATA) && !stalled) {
+            stalled = true;
+            ctx.channel().config().setAutoRead(false);
+            ctx.executor().schedule(() -> ctx.channel().config().setAutoRead(true), 3, java.util.concurrent.TimeUnit.SECONDS);
+        }
         if (settings.has(Fault.DROP_MID_DATA) && size > 0) {
             inData = false;
             ctx.close();

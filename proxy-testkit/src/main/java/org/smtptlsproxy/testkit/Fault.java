@@ -20,6 +20,11 @@ public enum Fault {
     DATA_END_5XX,
     /** The connection closes after the first bytes of message data, without a reply. */
     DROP_MID_DATA,
+    /**
+     * Stops reading for three seconds once message data starts, as a congested upstream would:
+     * the proxy must push back on its sender instead of buffering.
+     */
+    STALL_DATA,
     /** The end of data is never answered. */
     SILENT_AT_DATA_END,
     /** The 220 to STARTTLS carries an extra plaintext {@code 250} line in the same packet. */
