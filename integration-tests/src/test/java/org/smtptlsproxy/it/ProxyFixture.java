@@ -80,6 +80,41 @@ final class ProxyFixture implements AutoCloseable {
         private final List<String> upstreamYaml = new ArrayList<>();
         private Integer upstreamPortOverride;
         private boolean startUpstream = true;
+        private boolean primaryClosed;
+        private final List<String> plainListenerYaml = new ArrayList<>();
+        private final List<String> starttlsListenerYaml = new ArrayList<>();
+
+        /** Lines added to the "starttls" listener, e.g. "require_tls: true". */
+        Builder starttlsListener(String line) {
+            starttlsListenerYaml.add(line);
+            return this;
+        }
+        private String[] requiredAuth;
+        private String[] upstreamAuth;
+
+        /** The fake upstream demands AUTH with these credentials. */
+        Builder requireUpstreamAuth(String user, String password) {
+            requiredAuth = new String[] {user, password};
+            return this;
+        }
+
+        /** The proxy authenticates upstream; the password goes through a password_file. */
+        Builder upstreamAuth(String mechanism, String user, String password) {
+            upstreamAuth = new String[] {mechanism, user, password};
+            return this;
+        }
+
+        /** The configured host is a closed port; the fake upstream is the first fallback. */
+        Builder primaryClosedFallbackWorks() {
+            primaryClosed = true;
+            return this;
+        }
+
+        /** Lines added to the "plain" listener, e.g. "require_tls: false". */
+        Builder plainListener(String line) {
+            plainListenerYaml.add(line);
+            return this;
+        }
 
         Builder faults(Fault... f) {
             faults.addAll(List.of(f));
@@ -136,7 +171,11 @@ final class ProxyFixture implements AutoCloseable {
             FakeUpstream upstream = null;
             int upstreamPort;
             if (startUpstream) {
-                upstream = FakeUpstream.builder()
+                FakeUpstream.Builder upstreamBuilder = FakeUpstream.builder();
+                if (requiredAuth != null) {
+                    upstreamBuilder.requireAuth(requiredAuth[0], requiredAuth[1]);
+                }
+                upstream = upstreamBuilder
                         .identity(upstreamIdentity)
                         .protocols(upstreamProtocols)
                         .implicitTls(upstreamImplicit)
@@ -150,18 +189,29 @@ final class ProxyFixture implements AutoCloseable {
             }
             TestPki.PemFiles proxyPem = LOCALHOST.writePem(dir, "proxy", KeyFormat.PKCS8);
             PKI.writeCaPem(dir.resolve("ca.pem"));
+            int fallbackPort = 0;
+            if (primaryClosed) {
+                fallbackPort = upstreamPort;
+                try (java.net.ServerSocket closed = new java.net.ServerSocket(0)) {
+                    upstreamPort = closed.getLocalPort();
+                }
+            }
             List<String> yaml = new ArrayList<>(List.of(
                     "hostname: proxy.test.invalid",
                     "tls_provider: " + tlsProvider,
                     "listeners:",
                     "  - name: plain",
-                    "    address: 127.0.0.1:0",
+                    "    address: 127.0.0.1:0"));
+            plainListenerYaml.forEach(line -> yaml.add("    " + line));
+            yaml.addAll(List.of(
                     "  - name: starttls",
                     "    address: 127.0.0.1:0",
                     "    tls:",
                     "      mode: starttls",
                     "      certificate: " + proxyPem.certificate().getFileName(),
-                    "      key: " + proxyPem.key().getFileName(),
+                    "      key: " + proxyPem.key().getFileName()));
+            starttlsListenerYaml.forEach(line -> yaml.add("    " + line));
+            yaml.addAll(List.of(
                     "  - name: smtps",
                     "    address: 127.0.0.1:0",
                     "    tls:",
@@ -176,14 +226,24 @@ final class ProxyFixture implements AutoCloseable {
                     "    server_name: localhost",
                     "    trust: ca.pem"));
             upstreamYaml.forEach(line -> yaml.add("  " + line));
+            if (primaryClosed) {
+                yaml.add("  fallback_hosts: [\"127.0.0.1:" + fallbackPort + "\"]");
+            }
+            if (upstreamAuth != null) {
+                Files.writeString(dir.resolve("upstream-password"), upstreamAuth[2] + "\n");
+                yaml.addAll(List.of("  auth:", "    mechanism: " + upstreamAuth[0], "    username: " + upstreamAuth[1],
+                        "    password_file: upstream-password"));
+            }
             for (String defaults : List.of("connect_timeout: 5s", "command_timeout: 10s")) {
                 if (upstreamYaml.stream().noneMatch(line -> line.startsWith(defaults.substring(0, defaults.indexOf(':'))))) {
                     yaml.add("  " + defaults);
                 }
             }
             yaml.add("limits:");
-            yaml.add("  idle_timeout: 30s");
             limitsYaml.forEach(line -> yaml.add("  " + line));
+            if (limitsYaml.stream().noneMatch(line -> line.startsWith("idle_timeout"))) {
+                yaml.add("  idle_timeout: 30s");
+            }
             yaml.add("metrics:");
             yaml.add("  address: 127.0.0.1:0");
             yaml.addAll(extraYaml);

@@ -6,7 +6,7 @@ import org.smtptlsproxy.config.ConfigException;
 import org.smtptlsproxy.config.ConfigLoader;
 import org.smtptlsproxy.config.ConfigProblem;
 import org.smtptlsproxy.config.ProxyConfig;
-import org.smtptlsproxy.server.lifecycle.TlsContexts;
+import org.smtptlsproxy.server.lifecycle.StartupChecks;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -27,7 +27,7 @@ public final class CheckCommand implements Callable<Integer> {
         try {
             ProxyConfig loaded = new ConfigLoader().load(config.file());
             // Beyond what the loader checks: the TLS provider must accept the material and lists.
-            TlsContexts.verify(loaded);
+            StartupChecks.verify(loaded);
             out.println(config.file() + ": OK (" + loaded.listeners().size() + " listener"
                     + (loaded.listeners().size() == 1 ? "" : "s") + ", upstream " + loaded.upstream().address() + ")");
             out.flush();

@@ -8,6 +8,7 @@ import org.smtptlsproxy.config.ConfigLoader;
 import org.smtptlsproxy.config.ConfigProblem;
 import org.smtptlsproxy.config.ProxyConfig;
 import org.smtptlsproxy.server.lifecycle.ProxyServer;
+import org.smtptlsproxy.server.lifecycle.StartupChecks;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -27,6 +28,7 @@ public final class RunCommand implements Callable<Integer> {
         ProxyConfig loaded;
         try {
             loaded = new ConfigLoader().load(config.file());
+            StartupChecks.verify(loaded);
         } catch (ConfigException e) {
             err.println("smtp-tls-proxy: invalid configuration " + config.file() + ":");
             for (ConfigProblem problem : e.problems()) {

@@ -32,6 +32,7 @@ public final class ProxyServer implements AutoCloseable {
     private final PrometheusMeterRegistry registry;
     private final ProxyRuntime runtime;
     private final HTTPServer metricsServer;
+    private final java.util.concurrent.atomic.AtomicBoolean closed = new java.util.concurrent.atomic.AtomicBoolean();
 
     private ProxyServer(PrometheusMeterRegistry registry, ProxyRuntime runtime, HTTPServer metricsServer) {
         this.registry = registry;
@@ -111,10 +112,13 @@ public final class ProxyServer implements AutoCloseable {
         return runtime;
     }
 
+    /** Idempotent: the shutdown hook and a caller may both close. */
     @Override
     public void close() {
-        metricsServer.close();
-        runtime.close();
+        if (closed.compareAndSet(false, true)) {
+            metricsServer.close();
+            runtime.close();
+        }
     }
 
     /** A start-up failure an administrator can fix; printed without a stack trace. */

@@ -2,6 +2,7 @@ package org.smtptlsproxy.server.lifecycle;
 
 import java.util.ArrayList;
 import java.util.List;
+import org.smtptlsproxy.config.AuthMechanism;
 import org.smtptlsproxy.config.ConfigException;
 import org.smtptlsproxy.config.ConfigProblem;
 import org.smtptlsproxy.config.InboundTlsMode;
@@ -11,16 +12,21 @@ import org.smtptlsproxy.tls.TlsContextFactory;
 import org.smtptlsproxy.tls.TlsFailures;
 
 /**
- * Builds every TLS context of a config once, to find what only the TLS provider can judge
- * (an unusable cipher list, a key type it refuses), reported like any other config problem.
+ * What the loader cannot judge, checked before `check` says OK and before `run` binds anything:
+ * every TLS context is built once (the provider may refuse a cipher list or key type), and
+ * features this version does not have are refused instead of failing at the first message.
  */
-public final class TlsContexts {
+public final class StartupChecks {
 
-    private TlsContexts() {
+    private StartupChecks() {
     }
 
     public static void verify(ProxyConfig config) throws ConfigException {
         List<ConfigProblem> problems = new ArrayList<>();
+        if (config.upstream().auth().mechanism() == AuthMechanism.XOAUTH2) {
+            problems.add(new ConfigProblem("upstream.auth.mechanism", 0,
+                    "xoauth2 is not available in this version yet; use plain or login"));
+        }
         TlsContextFactory factory;
         try {
             factory = TlsContextFactory.forProvider(config.tlsProvider());
