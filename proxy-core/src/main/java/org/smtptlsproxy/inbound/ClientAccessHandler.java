@@ -8,6 +8,7 @@ import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import org.smtptlsproxy.config.Cidr;
 import org.smtptlsproxy.config.InboundTlsMode;
+import org.smtptlsproxy.relay.TransactionLog;
 import org.smtptlsproxy.smtp.Replies;
 import org.smtptlsproxy.smtp.SmtpReply;
 
@@ -59,6 +60,9 @@ public final class ClientAccessHandler extends ChannelInboundHandlerAdapter {
      */
     private void refuse(ChannelHandlerContext ctx, SmtpReply reply, String reason) {
         context.metrics().connectionRejected(context.name(), reason);
+        InetSocketAddress remote = (InetSocketAddress) ctx.channel().remoteAddress();
+        TransactionLog.sessionWithoutTransaction("-", remote.getAddress().getHostAddress() + ":" + remote.getPort(),
+                context.name(), "none", "refused:" + reason);
         if (context.listener().tls().mode() == InboundTlsMode.IMPLICIT) {
             ctx.close();
             return;

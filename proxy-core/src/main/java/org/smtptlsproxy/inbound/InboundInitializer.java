@@ -2,6 +2,7 @@ package org.smtptlsproxy.inbound;
 
 import io.netty.channel.ChannelInitializer;
 import io.netty.channel.ChannelPipeline;
+import io.netty.channel.group.ChannelGroup;
 import io.netty.channel.socket.SocketChannel;
 import io.netty.handler.flow.FlowControlHandler;
 import io.netty.handler.ssl.SslHandler;
@@ -18,13 +19,19 @@ import org.smtptlsproxy.config.InboundTlsMode;
 public final class InboundInitializer extends ChannelInitializer<SocketChannel> {
 
     private final Supplier<ListenerContext> contexts;
+    private final ChannelGroup sessions;
 
-    public InboundInitializer(Supplier<ListenerContext> contexts) {
+    /**
+     * @param sessions every inbound connection joins it (and leaves when closed), for draining
+     */
+    public InboundInitializer(Supplier<ListenerContext> contexts, ChannelGroup sessions) {
         this.contexts = contexts;
+        this.sessions = sessions;
     }
 
     @Override
     protected void initChannel(SocketChannel ch) {
+        sessions.add(ch);
         ListenerContext context = contexts.get();
         ChannelPipeline pipeline = ch.pipeline();
         pipeline.addLast(HandlerNames.GATE, new ClientAccessHandler(context));

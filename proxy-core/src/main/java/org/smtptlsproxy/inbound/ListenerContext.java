@@ -3,6 +3,7 @@ package org.smtptlsproxy.inbound;
 import io.netty.handler.ssl.SslContext;
 import org.smtptlsproxy.config.Limits;
 import org.smtptlsproxy.config.ListenerConfig;
+import org.smtptlsproxy.metrics.ClientRegistry;
 import org.smtptlsproxy.metrics.ProxyMetrics;
 import org.smtptlsproxy.outbound.UpstreamConnector;
 
@@ -20,7 +21,9 @@ public record ListenerContext(
         boolean receivedHeader,
         UpstreamConnector upstream,
         ProxyMetrics metrics,
-        ConnectionLimiter limiter) {
+        ConnectionLimiter limiter,
+        ClientRegistry clients,
+        Shutdown shutdown) {
 
     public String name() {
         return listener.name();

@@ -81,6 +81,9 @@ public final class SmtpSessionHandler extends ChannelInboundHandlerAdapter {
     private boolean wantMore;
     private boolean awaitingClient;
     private boolean waitingForUpstream;
+    private int transactionsCounted;
+    /** Why the session ended, for the log line of a session without transactions. */
+    private String endReason = "client_closed";
 
     public SmtpSessionHandler(ListenerContext context) {
         this.context = context;
@@ -222,6 +225,13 @@ public final class SmtpSessionHandler extends ChannelInboundHandlerAdapter {
 
     private void execute(CommandLine command) {
         String verb = command.verb();
+        if (context.shutdown().isDraining() && transaction == null) {
+            // Between transactions while draining: the sender retries elsewhere or later.
+            endReason = "shutdown";
+            phase = Phase.CLOSING;
+            ctx.writeAndFlush(Replies.SHUTTING_DOWN).addListener(ChannelFutureListener.CLOSE);
+            return;
+        }
         switch (verb) {
             case "EHLO", "HELO" -> hello(command);
             case "MAIL" -> mail(command);
@@ -497,6 +507,7 @@ public final class SmtpSessionHandler extends ChannelInboundHandlerAdapter {
 
     private void quit() {
         abandonTransaction();
+        endReason = "quit";
         phase = Phase.CLOSING;
         ctx.writeAndFlush(Replies.BYE).addListener(ChannelFutureListener.CLOSE);
     }
@@ -540,6 +551,8 @@ public final class SmtpSessionHandler extends ChannelInboundHandlerAdapter {
                 context.metrics().tlsHandshake(ProxyMetrics.Side.INBOUND, tls.getProtocol(), true, elapsed);
             } else {
                 context.metrics().tlsHandshake(ProxyMetrics.Side.INBOUND, null, false, elapsed);
+                context.metrics().tlsHandshakeFailed(ProxyMetrics.Side.INBOUND, TlsFailures.label(f.cause()));
+                endReason = "tls_failed";
                 LOG.info("session={} client={} TLS handshake failed: {}", sessionId, clientAddress(),
                         TlsFailures.reason(f.cause()));
             }
@@ -750,11 +763,22 @@ public final class SmtpSessionHandler extends ChannelInboundHandlerAdapter {
         }
         MessageOutcome outcome = MessageOutcome.ofReplyCode(finalReply.code());
         context.metrics().messageCompleted(outcome);
+        transactionsCounted++;
+        context.clients().transactionEnded(client.getAddress().getHostAddress(), context.name(), inTlsProtocol(),
+                inTlsCipher(), outcome);
         TransactionLog.log(new TransactionLog.Entry(sessionId, clientAddress(), context.name(),
-                tls == null ? "none" : tls.getProtocol(), tls == null ? "none" : tls.getCipherSuite(),
+                inTlsProtocol(), inTlsCipher(),
                 session == null ? "none" : session.tlsProtocol(), session == null ? "none" : session.tlsCipher(),
                 txn.sender.address(), txn.recipients, txn.accepted, size, finalReply.oneLine(),
                 (System.nanoTime() - txn.startedNanos) / 1_000_000, outcome.label()));
+    }
+
+    private String inTlsProtocol() {
+        return tls == null ? "none" : tls.getProtocol();
+    }
+
+    private String inTlsCipher() {
+        return tls == null ? "none" : tls.getCipherSuite();
     }
 
     // ---- connection events --------------------------------------------------------------------
@@ -764,6 +788,7 @@ public final class SmtpSessionHandler extends ChannelInboundHandlerAdapter {
         if (evt instanceof IdleStateEvent && awaitingClient && replies.isEmpty() && phase != Phase.CLOSING) {
             // Only while we are waiting for the client: a slow upstream has its own timeouts.
             abandonTransaction();
+            endReason = "idle_timeout";
             phase = Phase.CLOSING;
             ctx.writeAndFlush(Replies.IDLE_TIMEOUT).addListener(ChannelFutureListener.CLOSE);
             LOG.info("session={} client={} idle timeout", sessionId, clientAddress());
@@ -786,6 +811,12 @@ public final class SmtpSessionHandler extends ChannelInboundHandlerAdapter {
             upstream.quit();
             upstream = null;
         }
+        if (client != null) {
+            context.clients().sessionEnded(client.getAddress().getHostAddress(), context.name(), inTlsProtocol(), inTlsCipher());
+            if (transactionsCounted == 0) {
+                TransactionLog.sessionWithoutTransaction(sessionId, clientAddress(), context.name(), inTlsProtocol(), endReason);
+            }
+        }
         ctx.fireChannelInactive();
     }
 
@@ -797,6 +828,9 @@ public final class SmtpSessionHandler extends ChannelInboundHandlerAdapter {
             LOG.debug("session={} connection error detail", sessionId, cause);
         } else {
             LOG.warn("session={} client={} unexpected error, closing", sessionId, clientAddress(), cause);
+        }
+        if (!"tls_failed".equals(endReason)) {
+            endReason = "error";
         }
         phase = Phase.CLOSING;
         ctx.close();

@@ -97,6 +97,12 @@ public final class ProxyMetrics {
         }
     }
 
+    /** {@code reason} comes from {@code TlsFailures.label}: a handful of fixed values. */
+    public void tlsHandshakeFailed(Side side, String reason) {
+        counter("smtp.proxy.tls.handshake.failures", "Failed TLS handshakes by reason", "side", side.label(),
+                "reason", reason).increment();
+    }
+
     public void messageCompleted(MessageOutcome outcome) {
         messageCounter(outcome).increment();
     }

@@ -42,6 +42,25 @@ public final class TransactionLog {
         LOG.info(line.toString());
     }
 
+    /**
+     * A session that ended without any transaction: {@code reason} is quit, idle_timeout,
+     * tls_failed, client_closed, error, or refused:REASON for a connection turned away at the gate.
+     */
+    public static void sessionWithoutTransaction(String session, String client, String listener, String inTls,
+                                                 String reason) {
+        if (!LOG.isInfoEnabled()) {
+            return;
+        }
+        StringBuilder line = new StringBuilder(160);
+        field(line, "session", session);
+        field(line, "client", client);
+        field(line, "listener", listener);
+        field(line, "in_tls", inTls);
+        field(line, "transactions", "0");
+        field(line, "end", reason);
+        LOG.info(line.toString());
+    }
+
     static void field(StringBuilder line, String key, String value) {
         if (!line.isEmpty()) {
             line.append(' ');

@@ -1,6 +1,17 @@
 package org.smtptlsproxy.runtime;
 
+import io.micrometer.core.instrument.binder.netty4.NettyAllocatorMetrics;
+import io.micrometer.core.instrument.binder.netty4.NettyEventExecutorMetrics;
 import io.netty.bootstrap.ServerBootstrap;
+import io.netty.buffer.ByteBufAllocator;
+import io.netty.buffer.ByteBufAllocatorMetricProvider;
+import io.netty.channel.group.ChannelGroup;
+import io.netty.channel.group.DefaultChannelGroup;
+import io.netty.util.concurrent.GlobalEventExecutor;
+import java.time.Duration;
+import org.smtptlsproxy.inbound.Shutdown;
+import org.smtptlsproxy.metrics.ClientRegistry;
+import org.smtptlsproxy.smtp.Replies;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelOption;
 import io.netty.channel.EventLoopGroup;
@@ -44,6 +55,9 @@ public final class ProxyRuntime implements AutoCloseable {
     private final ExecutorService resolver;
     private final List<Channel> serverChannels = new ArrayList<>();
     private final Map<String, InetSocketAddress> boundAddresses = new LinkedHashMap<>();
+    private final ChannelGroup sessions;
+    private final ClientRegistry clients = new ClientRegistry();
+    private final Shutdown shutdown = new Shutdown();
 
     public ProxyRuntime(ProxyConfig config, ProxyMetrics metrics) {
         this(config, metrics, Transport.best());
@@ -57,6 +71,11 @@ public final class ProxyRuntime implements AutoCloseable {
         this.acceptors = transport.newGroup(1, new DefaultThreadFactory("smtp-accept", true));
         this.workers = transport.newGroup(0, new DefaultThreadFactory("smtp-io", true));
         this.resolver = Executors.newFixedThreadPool(2, new DefaultThreadFactory("upstream-dns", true));
+        this.sessions = new DefaultChannelGroup("smtp-sessions", GlobalEventExecutor.INSTANCE);
+        new NettyEventExecutorMetrics(workers).bindTo(metrics.registry());
+        if (ByteBufAllocator.DEFAULT instanceof ByteBufAllocatorMetricProvider provider) {
+            new NettyAllocatorMetrics(provider).bindTo(metrics.registry());
+        }
     }
 
     /**
@@ -74,14 +93,14 @@ public final class ProxyRuntime implements AutoCloseable {
         for (ListenerConfig listener : config.listeners()) {
             SslContext serverTls = listener.tls().mode() == InboundTlsMode.NONE ? null : tlsFactory.serverContext(listener.tls());
             ListenerContext context = new ListenerContext(listener, serverTls, config.hostname(), config.limits(),
-                    config.receivedHeader(), connector, metrics, limiter);
+                    config.receivedHeader(), connector, metrics, limiter, clients, shutdown);
             ServerBootstrap bootstrap = new ServerBootstrap()
                     .group(acceptors, workers)
                     .channel(transport.serverChannel())
                     .option(ChannelOption.SO_BACKLOG, 1024)
                     .childOption(ChannelOption.AUTO_READ, false)
                     .childOption(ChannelOption.TCP_NODELAY, true)
-                    .childHandler(new InboundInitializer(() -> context));
+                    .childHandler(new InboundInitializer(() -> context, sessions));
             InetSocketAddress address = new InetSocketAddress(listener.address().host(), listener.address().port());
             Channel channel = bootstrap.bind(address).sync().channel();
             serverChannels.add(channel);
@@ -109,6 +128,37 @@ public final class ProxyRuntime implements AutoCloseable {
 
     public ProxyMetrics metrics() {
         return metrics;
+    }
+
+    public ClientRegistry clients() {
+        return clients;
+    }
+
+    /**
+     * SIGTERM: stop accepting, let transactions in flight finish until {@code timeout}, turn
+     * sessions between transactions away with 421 at their next command, and at the deadline
+     * send 421 to whatever remains and close it. Returns the number of sessions cut off.
+     */
+    public int drain(Duration timeout) throws InterruptedException {
+        shutdown.beginDraining();
+        for (Channel channel : serverChannels) {
+            channel.close().sync();
+        }
+        long deadline = System.nanoTime() + timeout.toNanos();
+        while (!sessions.isEmpty() && System.nanoTime() < deadline) {
+            Thread.sleep(50);
+        }
+        int remaining = sessions.size();
+        if (remaining > 0) {
+            LOG.info("drain deadline reached: closing {} session(s) with 421", remaining);
+            sessions.writeAndFlush(Replies.SHUTTING_DOWN).await(2, TimeUnit.SECONDS);
+            sessions.close().await(2, TimeUnit.SECONDS);
+        }
+        return remaining;
+    }
+
+    public boolean isDraining() {
+        return shutdown.isDraining();
     }
 
     @Override

@@ -30,6 +30,49 @@ public final class TlsFailures {
         return Kind.OTHER;
     }
 
+    /**
+     * A bounded label for the failure counter: protocol_version, no_shared_cipher, certificate,
+     * not_tls (plaintext or garbage where a ClientHello belonged), timeout, closed or other.
+     */
+    public static String label(Throwable failure) {
+        if (classify(failure) == Kind.TIMEOUT) {
+            return "timeout";
+        }
+        if (classify(failure) == Kind.CERTIFICATE) {
+            return "certificate";
+        }
+        String text = allMessages(failure).toLowerCase(java.util.Locale.ROOT);
+        if (text.contains("protocol_version") || text.contains("unsupported_protocol") || text.contains("protocol is disabled")
+                || text.contains("no appropriate protocol")) {
+            return "protocol_version";
+        }
+        if (text.contains("no_shared_cipher") || text.contains("no cipher suites in common") || text.contains("no_cipher_match")) {
+            return "no_shared_cipher";
+        }
+        if (text.contains("certificate") || text.contains("unknown_ca") || text.contains("bad_certificate")) {
+            return "certificate";
+        }
+        if (text.contains("wrong_version_number") || text.contains("http_request") || text.contains("not an ssl/tls record")
+                || text.contains("unrecognized ssl message") || text.contains("unexpected_record")) {
+            return "not_tls";
+        }
+        if (text.contains("closed") || text.contains("connection reset") || text.contains("broken pipe")) {
+            return "closed";
+        }
+        return "other";
+    }
+
+    private static String allMessages(Throwable failure) {
+        StringBuilder text = new StringBuilder();
+        for (Throwable t = failure; t != null && text.length() < 4096; t = t.getCause()) {
+            text.append(t.getClass().getSimpleName()).append(':').append(t.getMessage()).append(' ');
+            if (t.getCause() == t) {
+                break;
+            }
+        }
+        return text.toString();
+    }
+
     /** The innermost message that says something, e.g. "No subject alternative DNS name matching x found." */
     public static String reason(Throwable failure) {
         String best = null;

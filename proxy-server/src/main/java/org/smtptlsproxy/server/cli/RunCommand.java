@@ -8,6 +8,7 @@ import org.smtptlsproxy.config.ConfigLoader;
 import org.smtptlsproxy.config.ConfigProblem;
 import org.smtptlsproxy.config.ProxyConfig;
 import org.smtptlsproxy.server.lifecycle.ProxyServer;
+import org.smtptlsproxy.server.lifecycle.Signals;
 import org.smtptlsproxy.server.lifecycle.StartupChecks;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
@@ -46,10 +47,14 @@ public final class RunCommand implements Callable<Integer> {
             return 1;
         }
         CountDownLatch stopped = new CountDownLatch(1);
-        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
-            server.close();
+        Signals.onTerminate(signal -> {
+            org.slf4j.LoggerFactory.getLogger(RunCommand.class).info("{}: draining for up to {}", signal,
+                    loaded.drainTimeout());
+            server.drainAndClose(loaded.drainTimeout());
             stopped.countDown();
-        }, "shutdown"));
+        });
+        // Any other way out of the JVM still closes the listeners.
+        Runtime.getRuntime().addShutdownHook(new Thread(server::close, "shutdown"));
         stopped.await();
         return 0;
     }

@@ -9,7 +9,6 @@ import io.micrometer.core.instrument.binder.system.UptimeMetrics;
 import io.micrometer.prometheusmetrics.PrometheusConfig;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import io.netty.channel.ChannelException;
-import io.prometheus.metrics.exporter.httpserver.HTTPServer;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.net.BindException;
@@ -23,21 +22,22 @@ import org.smtptlsproxy.config.ProxyConfig;
 import org.smtptlsproxy.metrics.ProxyMetrics;
 import org.smtptlsproxy.runtime.ProxyRuntime;
 import org.smtptlsproxy.server.ProxyVersion;
+import org.smtptlsproxy.server.http.OpsHttpServer;
 
-/** The whole running service: metrics registry and endpoint, and the proxy runtime. */
+/** The whole running service: metrics registry, the operators' HTTP endpoint, the proxy runtime. */
 public final class ProxyServer implements AutoCloseable {
 
     private static final Logger LOG = LoggerFactory.getLogger(ProxyServer.class);
 
     private final PrometheusMeterRegistry registry;
     private final ProxyRuntime runtime;
-    private final HTTPServer metricsServer;
+    private final OpsHttpServer opsServer;
     private final java.util.concurrent.atomic.AtomicBoolean closed = new java.util.concurrent.atomic.AtomicBoolean();
 
-    private ProxyServer(PrometheusMeterRegistry registry, ProxyRuntime runtime, HTTPServer metricsServer) {
+    private ProxyServer(PrometheusMeterRegistry registry, ProxyRuntime runtime, OpsHttpServer opsServer) {
         this.registry = registry;
         this.runtime = runtime;
-        this.metricsServer = metricsServer;
+        this.opsServer = opsServer;
     }
 
     /**
@@ -52,40 +52,44 @@ public final class ProxyServer implements AutoCloseable {
         new ProcessorMetrics().bindTo(registry);
         new UptimeMetrics().bindTo(registry);
         ProxyRuntime runtime = new ProxyRuntime(config, new ProxyMetrics(registry));
+        // The endpoint comes up first and says "not ready" until every listener is bound.
+        java.util.concurrent.atomic.AtomicBoolean bound = new java.util.concurrent.atomic.AtomicBoolean();
+        OpsHttpServer ops;
+        HostPort metricsAddress = config.metrics().address();
+        try {
+            ops = OpsHttpServer.start(metricsAddress, registry, () -> bound.get() && !runtime.isDraining(),
+                    runtime.clients()::toJson);
+        } catch (IOException e) {
+            runtime.close();
+            throw new StartupException("cannot serve metrics on " + metricsAddress + ": " + describe(e));
+        }
         try {
             runtime.start();
         } catch (SSLException e) {
+            ops.close();
             runtime.close();
             throw new StartupException("TLS setup failed: " + e.getMessage());
         } catch (ChannelException e) {
+            ops.close();
             runtime.close();
             throw new StartupException("cannot listen: " + describe(e));
         } catch (InterruptedException e) {
+            ops.close();
             runtime.close();
             Thread.currentThread().interrupt();
             throw new StartupException("interrupted while starting");
         } catch (RuntimeException e) {
+            ops.close();
             runtime.close();
             if (e.getCause() instanceof BindException || e instanceof UncheckedIOException) {
                 throw new StartupException("cannot listen: " + describe(e));
             }
             throw e;
         }
-        HTTPServer http;
-        HostPort metricsAddress = config.metrics().address();
-        try {
-            http = HTTPServer.builder()
-                    .hostname(metricsAddress.host())
-                    .port(metricsAddress.port())
-                    .registry(registry.getPrometheusRegistry())
-                    .buildAndStart();
-        } catch (IOException e) {
-            runtime.close();
-            throw new StartupException("cannot serve metrics on " + metricsAddress + ": " + e.getMessage());
-        }
+        bound.set(true);
         LOG.info("smtp-tls-proxy {} running; metrics on http://{}:{}/metrics", ProxyVersion.version(),
-                metricsAddress.host(), http.getPort());
-        return new ProxyServer(registry, runtime, http);
+                metricsAddress.host(), ops.port());
+        return new ProxyServer(registry, runtime, ops);
     }
 
     private static String describe(Throwable e) {
@@ -101,7 +105,18 @@ public final class ProxyServer implements AutoCloseable {
     }
 
     public int metricsPort() {
-        return metricsServer.getPort();
+        return opsServer.port();
+    }
+
+    /** SIGTERM: drain within {@code timeout} (see {@link ProxyRuntime#drain}), then close. */
+    public void drainAndClose(java.time.Duration timeout) {
+        try {
+            int cut = runtime.drain(timeout);
+            LOG.info("drained{}", cut == 0 ? "" : "; " + cut + " session(s) cut off at the deadline");
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        close();
     }
 
     public PrometheusMeterRegistry registry() {
@@ -116,7 +131,7 @@ public final class ProxyServer implements AutoCloseable {
     @Override
     public void close() {
         if (closed.compareAndSet(false, true)) {
-            metricsServer.close();
+            opsServer.close();
             runtime.close();
         }
     }

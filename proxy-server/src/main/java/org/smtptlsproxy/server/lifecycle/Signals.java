@@ -1,0 +1,27 @@
+package org.smtptlsproxy.server.lifecycle;
+
+import java.util.function.Consumer;
+import sun.misc.Signal;
+
+/**
+ * SIGTERM (systemd stop) and SIGINT (Ctrl-C) start a graceful drain instead of the JVM's
+ * immediate shutdown, so the process can finish transactions in flight and exit 0.
+ */
+public final class Signals {
+
+    private Signals() {
+    }
+
+    /** Runs {@code action} on its own thread, once, at the first SIGTERM or SIGINT. */
+    public static void onTerminate(Consumer<String> action) {
+        java.util.concurrent.atomic.AtomicBoolean fired = new java.util.concurrent.atomic.AtomicBoolean();
+        for (String name : new String[] {"TERM", "INT"}) {
+            Signal.handle(new Signal(name), signal -> {
+                if (fired.compareAndSet(false, true)) {
+                    Thread drain = new Thread(() -> action.accept("SIG" + signal.getName()), "drain");
+                    drain.start();
+                }
+            });
+        }
+    }
+}
