@@ -77,6 +77,10 @@ class LargeMessageTest {
                 assertEquals(stuffedSize(message), received.size());
                 assertEquals(sha256(message), received.sha256(), "the upstream got the sender's bytes");
                 assertTrue(proxy.isAlive(), "the proxy survived with a 64 MiB heap");
+                proxy.destroy(); // SIGTERM: drain, then exit 0
+                assertTrue(proxy.waitFor(30, TimeUnit.SECONDS));
+                assertEquals(0, proxy.exitValue(), Files.readString(dir.resolve("proxy.log")));
+                assertTrue(Files.readString(dir.resolve("proxy.log")).contains("SIGTERM: draining"));
             } finally {
                 proxy.destroy();
                 proxy.waitFor(10, TimeUnit.SECONDS);

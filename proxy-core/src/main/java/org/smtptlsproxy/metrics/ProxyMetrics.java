@@ -6,6 +6,7 @@ import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.Timer;
 import java.time.Duration;
+import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
@@ -60,11 +61,38 @@ public final class ProxyMetrics {
                 .description("Client end-of-data to the upstream's final reply")
                 .serviceLevelObjectives(RELAY_BUCKETS)
                 .register(registry);
+        // Every series of a bounded label set exists from the start at zero: a query or alert on
+        // a fresh instance sees 0, not "no data".
         for (MessageOutcome outcome : MessageOutcome.values()) {
             messageCounter(outcome);
         }
         for (Side side : Side.values()) {
             handshakeTimer(side);
+            for (String reason : HANDSHAKE_FAILURE_REASONS) {
+                tlsHandshakeFailureCounter(side, reason);
+            }
+        }
+        for (String outcome : UPSTREAM_OUTCOMES) {
+            upstreamSessionCounter(outcome);
+        }
+    }
+
+    /** Labels of {@code smtp_proxy_upstream_sessions_total}. */
+    public static final List<String> UPSTREAM_OUTCOMES = List.of("ok", "connect_failed", "rejected", "starttls_missing",
+            "tls_failed", "certificate_invalid", "auth_failed", "timeout", "protocol_error");
+    /** Labels of {@code smtp_proxy_tls_handshake_failures_total} (see TlsFailures.label). */
+    public static final List<String> HANDSHAKE_FAILURE_REASONS = List.of("protocol_version", "no_shared_cipher",
+            "certificate", "not_tls", "timeout", "closed", "other");
+    /** Labels of {@code smtp_proxy_connections_rejected_total}. */
+    public static final List<String> REJECTION_REASONS = List.of("not_allowed", "too_many_connections",
+            "too_many_per_client", "proxy_protocol_error");
+
+    /** Creates a listener's series at zero. */
+    public void registerListener(String listener) {
+        counter("smtp.proxy.connections", "Inbound connections accepted", "listener", listener);
+        activeGauge(listener);
+        for (String reason : REJECTION_REASONS) {
+            counter("smtp.proxy.connections.rejected", "Inbound connections refused", "listener", listener, "reason", reason);
         }
     }
 
@@ -99,8 +127,12 @@ public final class ProxyMetrics {
 
     /** {@code reason} comes from {@code TlsFailures.label}: a handful of fixed values. */
     public void tlsHandshakeFailed(Side side, String reason) {
-        counter("smtp.proxy.tls.handshake.failures", "Failed TLS handshakes by reason", "side", side.label(),
-                "reason", reason).increment();
+        tlsHandshakeFailureCounter(side, reason).increment();
+    }
+
+    private Counter tlsHandshakeFailureCounter(Side side, String reason) {
+        return counter("smtp.proxy.tls.handshake.failures", "Failed TLS handshakes by reason", "side", side.label(),
+                "reason", reason);
     }
 
     public void messageCompleted(MessageOutcome outcome) {
@@ -117,7 +149,11 @@ public final class ProxyMetrics {
 
     /** {@code outcome}: ok, connect_failed, rejected, starttls_missing, tls_failed, ... */
     public void upstreamSession(String outcome) {
-        counter("smtp.proxy.upstream.sessions", "Upstream session set-ups by outcome", "outcome", outcome).increment();
+        upstreamSessionCounter(outcome).increment();
+    }
+
+    private Counter upstreamSessionCounter(String outcome) {
+        return counter("smtp.proxy.upstream.sessions", "Upstream session set-ups by outcome", "outcome", outcome);
     }
 
     private Counter messageCounter(MessageOutcome outcome) {

@@ -91,6 +91,7 @@ public final class ProxyRuntime implements AutoCloseable {
         ConnectionLimiter limiter = new ConnectionLimiter(config.limits().maxConnections(),
                 config.limits().maxConnectionsPerClient());
         for (ListenerConfig listener : config.listeners()) {
+            metrics.registerListener(listener.name());
             SslContext serverTls = listener.tls().mode() == InboundTlsMode.NONE ? null : tlsFactory.serverContext(listener.tls());
             ListenerContext context = new ListenerContext(listener, serverTls, config.hostname(), config.limits(),
                     config.receivedHeader(), connector, metrics, limiter, clients, shutdown);
