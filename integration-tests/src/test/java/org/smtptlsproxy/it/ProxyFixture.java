@@ -90,6 +90,13 @@ final class ProxyFixture implements AutoCloseable {
             return this;
         }
         private String[] requiredAuth;
+        private String usersFile;
+
+        /** Written as "users" next to the config, for an auth block's users_file. */
+        Builder usersFile(String content) {
+            usersFile = content;
+            return this;
+        }
         private String[] upstreamAuth;
 
         /** The fake upstream demands AUTH with these credentials. */
@@ -188,6 +195,9 @@ final class ProxyFixture implements AutoCloseable {
                 upstreamPort = upstreamPortOverride;
             }
             TestPki.PemFiles proxyPem = LOCALHOST.writePem(dir, "proxy", KeyFormat.PKCS8);
+            if (usersFile != null) {
+                Files.writeString(dir.resolve("users"), usersFile);
+            }
             PKI.writeCaPem(dir.resolve("ca.pem"));
             int fallbackPort = 0;
             if (primaryClosed) {

@@ -1,6 +1,8 @@
 package org.smtptlsproxy.inbound;
 
 import io.netty.handler.ssl.SslContext;
+import java.util.concurrent.Executor;
+import org.smtptlsproxy.auth.UserDirectory;
 import org.smtptlsproxy.config.Limits;
 import org.smtptlsproxy.config.ListenerConfig;
 import org.smtptlsproxy.metrics.ClientRegistry;
@@ -11,7 +13,9 @@ import org.smtptlsproxy.outbound.UpstreamConnector;
  * Everything a session on one listener needs, built once per configuration. A reload builds a new
  * one; sessions keep the one they started with.
  *
- * @param tls null for a listener without TLS
+ * @param tls          null for a listener without TLS
+ * @param users        null unless the listener has inbound AUTH
+ * @param blockingWork runs password checks, never on an event loop
  */
 public record ListenerContext(
         ListenerConfig listener,
@@ -23,7 +27,9 @@ public record ListenerContext(
         ProxyMetrics metrics,
         ConnectionLimiter limiter,
         ClientRegistry clients,
-        Shutdown shutdown) {
+        Shutdown shutdown,
+        UserDirectory users,
+        Executor blockingWork) {
 
     public String name() {
         return listener.name();

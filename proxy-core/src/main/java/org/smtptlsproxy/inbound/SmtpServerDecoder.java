@@ -27,7 +27,15 @@ public final class SmtpServerDecoder extends ByteToMessageDecoder {
     /** AUTH lines carry base64 credentials (RFC 4954 leaves the size to the server). */
     static final int MAX_AUTH_LINE = 12_288;
 
-    private enum Phase { COMMAND, PAUSED, DATA }
+    private enum Phase { COMMAND, PAUSED, DATA, SASL }
+
+    /** A client's answer to a 334 challenge (AUTH), without its CRLF. Never logged. */
+    public record SaslResponse(String line) {
+        @Override
+        public String toString() {
+            return "SaslResponse[***]";
+        }
+    }
 
     private final BareNewlines bareNewlines;
     private final long maxMessageSize;
@@ -53,6 +61,12 @@ public final class SmtpServerDecoder extends ByteToMessageDecoder {
     /** Continue with command lines (after a DATA, AUTH or STARTTLS that was refused). */
     public void resumeCommands() {
         phase = Phase.COMMAND;
+        decodeBuffered();
+    }
+
+    /** The next line answers a 334 challenge; the decoder pauses again after it. */
+    public void expectSaslResponse() {
+        phase = Phase.SASL;
         decodeBuffered();
     }
 
@@ -108,6 +122,7 @@ public final class SmtpServerDecoder extends ByteToMessageDecoder {
                     phase = Phase.COMMAND;
                 }
             }
+            case SASL -> decodeSaslResponse(in, out);
             case PAUSED -> { }
             default -> throw new IllegalStateException(phase.name());
         }
@@ -153,6 +168,25 @@ public final class SmtpServerDecoder extends ByteToMessageDecoder {
         if (changesPhase(command.verb())) {
             phase = Phase.PAUSED;
         }
+    }
+
+    private void decodeSaslResponse(ByteBuf in, List<Object> out) {
+        int start = in.readerIndex();
+        int lf = in.indexOf(start, start + Math.min(in.readableBytes(), MAX_AUTH_LINE), (byte) '\n');
+        if (lf < 0) {
+            if (in.readableBytes() >= MAX_AUTH_LINE) {
+                // The command path discards to the line's end and signals LINE_TOO_LONG.
+                in.skipBytes(in.readableBytes());
+                discardingLongLine = true;
+                phase = Phase.COMMAND;
+            }
+            return;
+        }
+        int contentEnd = lf > start && in.getByte(lf - 1) == '\r' ? lf - 1 : lf;
+        String line = in.toString(start, contentEnd - start, StandardCharsets.US_ASCII);
+        in.readerIndex(lf + 1);
+        phase = Phase.PAUSED;
+        out.add(new SaslResponse(line));
     }
 
     private static boolean changesPhase(String verb) {

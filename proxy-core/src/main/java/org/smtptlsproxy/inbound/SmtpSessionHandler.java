@@ -25,6 +25,7 @@ import javax.net.ssl.SSLException;
 import javax.net.ssl.SSLSession;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
+import org.smtptlsproxy.config.InboundAuth;
 import org.smtptlsproxy.config.InboundTlsMode;
 import org.smtptlsproxy.metrics.ProxyMetrics;
 import org.smtptlsproxy.metrics.ProxyMetrics.MessageOutcome;
@@ -56,6 +57,10 @@ public final class SmtpSessionHandler extends ChannelInboundHandlerAdapter {
     private static final Logger LOG = LoggerFactory.getLogger(SmtpSessionHandler.class);
     /** Pipelined commands in flight before we stop reading more from a client. */
     private static final int MAX_PENDING_REPLIES = 100;
+    /** Protocol errors (5xx replies to commands) before a session is cut off as garbage. */
+    private static final int MAX_ERRORS = 20;
+    /** A failed AUTH is answered this late: password guessing gets slow. */
+    private static final long AUTH_FAILURE_DELAY_MILLIS = 1000;
 
     private enum Phase { CONNECTED, GREETED, CLOSING }
 
@@ -82,6 +87,14 @@ public final class SmtpSessionHandler extends ChannelInboundHandlerAdapter {
     private boolean awaitingClient;
     private boolean waitingForUpstream;
     private int transactionsCounted;
+    private int errors;
+    private boolean readWhenWritable;
+
+    private enum AuthStep { NONE, PLAIN_RESPONSE, LOGIN_USER, LOGIN_PASSWORD }
+
+    private AuthStep authStep = AuthStep.NONE;
+    private String loginUser;
+    private boolean authenticated;
     /** Why the session ended, for the log line of a session without transactions. */
     private String endReason = "client_closed";
 
@@ -125,6 +138,11 @@ public final class SmtpSessionHandler extends ChannelInboundHandlerAdapter {
             wantMore = true;
             return;
         }
+        if (!ctx.channel().isWritable()) {
+            // A client that does not read its replies must not make us queue them without bound.
+            readWhenWritable = true;
+            return;
+        }
         dispatching = true;
         try {
             do {
@@ -152,6 +170,8 @@ public final class SmtpSessionHandler extends ChannelInboundHandlerAdapter {
             }
         } else if (msg instanceof SmtpContent content) {
             onContent(content);
+        } else if (msg instanceof SmtpServerDecoder.SaslResponse response) {
+            onSaslResponse(response.line());
         } else if (msg instanceof DecoderSignal signal) {
             onSignal(signal);
         } else {
@@ -169,6 +189,15 @@ public final class SmtpSessionHandler extends ChannelInboundHandlerAdapter {
             requestNext();
         }
         ctx.fireChannelReadComplete();
+    }
+
+    @Override
+    public void channelWritabilityChanged(ChannelHandlerContext ctx) {
+        if (ctx.channel().isWritable() && readWhenWritable) {
+            readWhenWritable = false;
+            requestNext();
+        }
+        ctx.fireChannelWritabilityChanged();
     }
 
     private static boolean isSynchronizing(String verb) {
@@ -205,6 +234,13 @@ public final class SmtpSessionHandler extends ChannelInboundHandlerAdapter {
             SmtpReply reply = head.isSuccess() ? head.getNow() : UpstreamFailure.of(head.cause()).toReply();
             ctx.write(reply);
             wrote = true;
+            if (reply.code() >= 500 && reply.code() <= 504 && ++errors >= MAX_ERRORS && phase != Phase.CLOSING) {
+                endReason = "too_many_errors";
+                phase = Phase.CLOSING;
+                replies.clear();
+                ctx.writeAndFlush(Replies.TOO_MANY_ERRORS).addListener(ChannelFutureListener.CLOSE);
+                return;
+            }
         }
         if (wrote) {
             ctx.flush();
@@ -249,10 +285,7 @@ public final class SmtpSessionHandler extends ChannelInboundHandlerAdapter {
                 quit();
                 return;
             }
-            case "AUTH" -> {
-                reply(Replies.AUTH_NOT_AVAILABLE);
-                decoder.resumeCommands();
-            }
+            case "AUTH" -> auth(command);
             case "BDAT" -> {
                 reply(Replies.NOT_IMPLEMENTED);
                 decoder.resumeCommands();
@@ -289,7 +322,16 @@ public final class SmtpSessionHandler extends ChannelInboundHandlerAdapter {
         if (offersStartTls()) {
             lines.add("STARTTLS");
         }
+        if (offersAuth()) {
+            lines.add("AUTH PLAIN LOGIN");
+        }
         reply(new SmtpReply(250, lines));
+    }
+
+    /** AUTH only inside TLS, unless the listener allows it in plaintext for devices without TLS. */
+    private boolean offersAuth() {
+        InboundAuth auth = context.listener().auth();
+        return auth != null && !authenticated && (tls != null || auth.allowPlaintext());
     }
 
     private boolean offersStartTls() {
@@ -309,9 +351,18 @@ public final class SmtpSessionHandler extends ChannelInboundHandlerAdapter {
             reply(Replies.NESTED_MAIL);
             return;
         }
+        InboundAuth auth = context.listener().auth();
+        if (auth != null && auth.required() && !authenticated) {
+            reply(Replies.AUTH_REQUIRED);
+            return;
+        }
         MailPath sender = MailPath.parse(command.argument(), "FROM:").orElse(null);
         if (sender == null) {
             reply(Replies.BAD_SENDER_SYNTAX);
+            return;
+        }
+        if (!SenderPolicy.allows(context.listener().allowedSenders(), sender.address())) {
+            reply(Replies.SENDER_NOT_ALLOWED);
             return;
         }
         SmtpReply refusal = checkMailParameters(sender.parameters());
@@ -495,7 +546,7 @@ public final class SmtpSessionHandler extends ChannelInboundHandlerAdapter {
     }
 
     private byte[] receivedHeader() {
-        return ReceivedHeader.build(heloName, client.getAddress().getHostAddress(), context.hostname(), esmtp, false,
+        return ReceivedHeader.build(heloName, client.getAddress().getHostAddress(), context.hostname(), esmtp, authenticated,
                 tls == null ? null : tls.getProtocol(), tls == null ? null : tls.getCipherSuite(), sessionId,
                 ZonedDateTime.now());
     }
@@ -539,6 +590,7 @@ public final class SmtpSessionHandler extends ChannelInboundHandlerAdapter {
         phase = Phase.CONNECTED; // RFC 3207 4.2: forget everything learnt before TLS
         heloName = null;
         esmtp = false;
+        authenticated = false;
         requestNext();
     }
 
@@ -557,6 +609,135 @@ public final class SmtpSessionHandler extends ChannelInboundHandlerAdapter {
                         TlsFailures.reason(f.cause()));
             }
         });
+    }
+
+    // ---- AUTH ---------------------------------------------------------------------------------
+
+    private void auth(CommandLine command) {
+        InboundAuth config = context.listener().auth();
+        SmtpReply refusal = null;
+        if (config == null) {
+            refusal = Replies.AUTH_NOT_AVAILABLE;
+        } else if (phase != Phase.GREETED || !esmtp) {
+            refusal = Replies.SEND_HELO_FIRST;
+        } else if (authenticated) {
+            refusal = Replies.AUTH_ALREADY;
+        } else if (transaction != null) {
+            refusal = Replies.STARTTLS_IN_TRANSACTION;
+        } else if (tls == null && !config.allowPlaintext()) {
+            refusal = Replies.AUTH_NEEDS_TLS;
+        }
+        if (refusal != null) {
+            reply(refusal);
+            decoder.resumeCommands();
+            return;
+        }
+        String[] words = command.argument().split(" +");
+        String mechanism = words[0].toUpperCase(java.util.Locale.ROOT);
+        String initial = words.length > 1 ? words[1] : null;
+        switch (mechanism) {
+            case "PLAIN" -> {
+                if (initial == null) {
+                    challenge(AuthStep.PLAIN_RESPONSE, "");
+                } else {
+                    checkPlain(initial);
+                }
+            }
+            case "LOGIN" -> {
+                if (initial == null) {
+                    challenge(AuthStep.LOGIN_USER, "VXNlcm5hbWU6"); // "Username:"
+                } else {
+                    String user = decodeBase64(initial);
+                    if (user == null) {
+                        endAuth(Replies.AUTH_BAD_ENCODING);
+                    } else {
+                        loginUser = user;
+                        challenge(AuthStep.LOGIN_PASSWORD, "UGFzc3dvcmQ6"); // "Password:"
+                    }
+                }
+            }
+            default -> endAuth(Replies.AUTH_UNKNOWN_MECHANISM);
+        }
+    }
+
+    private void challenge(AuthStep next, String text) {
+        authStep = next;
+        reply(SmtpReply.of(334, text));
+        decoder.expectSaslResponse();
+    }
+
+    private void onSaslResponse(String line) {
+        AuthStep step = authStep;
+        authStep = AuthStep.NONE;
+        if (line.equals("*")) {
+            endAuth(Replies.AUTH_CANCELLED);
+        } else if (step == AuthStep.PLAIN_RESPONSE) {
+            checkPlain(line);
+        } else if (step == AuthStep.LOGIN_USER) {
+            String user = decodeBase64(line);
+            if (user == null) {
+                endAuth(Replies.AUTH_BAD_ENCODING);
+            } else {
+                loginUser = user;
+                challenge(AuthStep.LOGIN_PASSWORD, "UGFzc3dvcmQ6");
+            }
+        } else if (step == AuthStep.LOGIN_PASSWORD) {
+            String password = decodeBase64(line);
+            if (password == null) {
+                endAuth(Replies.AUTH_BAD_ENCODING);
+            } else {
+                verify(loginUser, password);
+            }
+        } else {
+            endAuth(Replies.UNKNOWN_COMMAND);
+        }
+        continueAfter("AUTH");
+    }
+
+    /** RFC 4616: [authzid] NUL authcid NUL passwd; an authzid other than the user is refused. */
+    private void checkPlain(String base64) {
+        String decoded = decodeBase64(base64);
+        String[] fields = decoded == null ? new String[0] : decoded.split("\0", -1);
+        if (fields.length != 3 || (!fields[0].isEmpty() && !fields[0].equals(fields[1]))) {
+            endAuth(decoded == null ? Replies.AUTH_BAD_ENCODING : Replies.AUTH_FAILED);
+            return;
+        }
+        verify(fields[1], fields[2]);
+    }
+
+    /** Password hashing is slow by design: it runs on a worker, and the answer hops back here. */
+    private void verify(String user, String password) {
+        Promise<SmtpReply> reply = ctx.executor().newPromise();
+        reply(reply);
+        context.blockingWork().execute(() -> {
+            boolean ok = context.users().authenticate(user, password);
+            ctx.executor().execute(() -> {
+                context.metrics().authAttempt(ok);
+                if (ok) {
+                    authenticated = true;
+                    reply.setSuccess(Replies.AUTH_SUCCEEDED);
+                } else {
+                    LOG.info("session={} client={} AUTH failed", sessionId, clientAddress());
+                    ctx.executor().schedule(() -> reply.setSuccess(Replies.AUTH_FAILED),
+                            AUTH_FAILURE_DELAY_MILLIS, java.util.concurrent.TimeUnit.MILLISECONDS);
+                }
+            });
+        });
+        decoder.resumeCommands();
+    }
+
+    private void endAuth(SmtpReply reply) {
+        authStep = AuthStep.NONE;
+        reply(reply);
+        decoder.resumeCommands();
+    }
+
+    private static String decodeBase64(String text) {
+        try {
+            return new String(java.util.Base64.getDecoder().decode(text.strip()), java.nio.charset.StandardCharsets.UTF_8);
+        } catch (IllegalArgumentException e) {
+            return null;
+        }
     }
 
     // ---- message data -------------------------------------------------------------------------
@@ -631,6 +812,7 @@ public final class SmtpSessionHandler extends ChannelInboundHandlerAdapter {
     private void onSignal(DecoderSignal signal) {
         switch (signal) {
             case LINE_TOO_LONG, INVALID_CHARACTERS -> {
+                authStep = AuthStep.NONE; // an over-long AUTH response ends the exchange
                 reply(Replies.LINE_TOO_LONG);
                 continueAfter("NOOP");
             }

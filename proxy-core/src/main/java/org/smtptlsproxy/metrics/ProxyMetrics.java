@@ -75,6 +75,17 @@ public final class ProxyMetrics {
         for (String outcome : UPSTREAM_OUTCOMES) {
             upstreamSessionCounter(outcome);
         }
+        authCounter(true);
+        authCounter(false);
+    }
+
+    /** An inbound AUTH attempt. */
+    public void authAttempt(boolean success) {
+        authCounter(success).increment();
+    }
+
+    private Counter authCounter(boolean success) {
+        return counter("smtp.proxy.auth", "Inbound AUTH attempts", "outcome", success ? "success" : "failure");
     }
 
     /** Labels of {@code smtp_proxy_upstream_sessions_total}. */

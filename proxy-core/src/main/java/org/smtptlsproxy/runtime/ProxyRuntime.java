@@ -9,6 +9,7 @@ import io.netty.channel.group.ChannelGroup;
 import io.netty.channel.group.DefaultChannelGroup;
 import io.netty.util.concurrent.GlobalEventExecutor;
 import java.time.Duration;
+import org.smtptlsproxy.auth.UserDirectory;
 import org.smtptlsproxy.inbound.Shutdown;
 import org.smtptlsproxy.metrics.ClientRegistry;
 import org.smtptlsproxy.smtp.Replies;
@@ -53,6 +54,8 @@ public final class ProxyRuntime implements AutoCloseable {
     private final EventLoopGroup acceptors;
     private final EventLoopGroup workers;
     private final ExecutorService resolver;
+    /** Password hashing: slow on purpose, kept off the event loops and bounded to two threads. */
+    private final ExecutorService authWork;
     private final List<Channel> serverChannels = new ArrayList<>();
     private final Map<String, InetSocketAddress> boundAddresses = new LinkedHashMap<>();
     private final ChannelGroup sessions;
@@ -71,6 +74,7 @@ public final class ProxyRuntime implements AutoCloseable {
         this.acceptors = transport.newGroup(1, new DefaultThreadFactory("smtp-accept", true));
         this.workers = transport.newGroup(0, new DefaultThreadFactory("smtp-io", true));
         this.resolver = Executors.newFixedThreadPool(2, new DefaultThreadFactory("upstream-dns", true));
+        this.authWork = Executors.newFixedThreadPool(2, new DefaultThreadFactory("auth", true));
         this.sessions = new DefaultChannelGroup("smtp-sessions", GlobalEventExecutor.INSTANCE);
         new NettyEventExecutorMetrics(workers).bindTo(metrics.registry());
         if (ByteBufAllocator.DEFAULT instanceof ByteBufAllocatorMetricProvider provider) {
@@ -93,8 +97,9 @@ public final class ProxyRuntime implements AutoCloseable {
         for (ListenerConfig listener : config.listeners()) {
             metrics.registerListener(listener.name());
             SslContext serverTls = listener.tls().mode() == InboundTlsMode.NONE ? null : tlsFactory.serverContext(listener.tls());
+            UserDirectory users = listener.auth() == null ? null : new UserDirectory(listener.auth().users());
             ListenerContext context = new ListenerContext(listener, serverTls, config.hostname(), config.limits(),
-                    config.receivedHeader(), connector, metrics, limiter, clients, shutdown);
+                    config.receivedHeader(), connector, metrics, limiter, clients, shutdown, users, authWork);
             ServerBootstrap bootstrap = new ServerBootstrap()
                     .group(acceptors, workers)
                     .channel(transport.serverChannel())
@@ -170,5 +175,6 @@ public final class ProxyRuntime implements AutoCloseable {
         workers.shutdownGracefully(0, 2, TimeUnit.SECONDS).syncUninterruptibly();
         acceptors.shutdownGracefully(0, 2, TimeUnit.SECONDS).syncUninterruptibly();
         resolver.shutdownNow();
+        authWork.shutdownNow();
     }
 }

@@ -35,6 +35,16 @@ public final class Replies {
     public static final SmtpReply TLS_NOT_AVAILABLE = SmtpReply.of(502, "5.5.1 STARTTLS not available");
     public static final SmtpReply STARTTLS_IN_TRANSACTION = SmtpReply.of(503, "5.5.1 MAIL transaction in progress");
     public static final SmtpReply AUTH_NOT_AVAILABLE = SmtpReply.of(502, "5.5.1 AUTH not available");
+    public static final SmtpReply AUTH_SUCCEEDED = SmtpReply.of(235, "2.7.0 Authentication successful");
+    public static final SmtpReply AUTH_FAILED = SmtpReply.of(535, "5.7.8 Authentication credentials invalid");
+    public static final SmtpReply AUTH_REQUIRED = SmtpReply.of(530, "5.7.0 Authentication required");
+    public static final SmtpReply AUTH_NEEDS_TLS = SmtpReply.of(538, "5.7.11 Encryption required for requested authentication mechanism");
+    public static final SmtpReply AUTH_ALREADY = SmtpReply.of(503, "5.5.1 Already authenticated");
+    public static final SmtpReply AUTH_CANCELLED = SmtpReply.of(501, "5.7.0 Authentication cancelled");
+    public static final SmtpReply AUTH_BAD_ENCODING = SmtpReply.of(501, "5.5.2 Cannot decode the response");
+    public static final SmtpReply AUTH_UNKNOWN_MECHANISM = SmtpReply.of(504, "5.5.4 Unrecognized authentication mechanism");
+    public static final SmtpReply SENDER_NOT_ALLOWED = SmtpReply.of(550, "5.7.1 Sender address not allowed on this listener");
+    public static final SmtpReply TOO_MANY_ERRORS = SmtpReply.of(421, "4.7.0 Too many errors, closing connection");
     public static final SmtpReply MUST_STARTTLS = SmtpReply.of(530, "5.7.0 Must issue a STARTTLS command first");
     public static final SmtpReply TOO_MANY_RECIPIENTS = SmtpReply.of(452, "4.5.3 Too many recipients");
     public static final SmtpReply MESSAGE_TOO_BIG = SmtpReply.of(552, "5.3.4 Message size exceeds fixed limit");

@@ -22,8 +22,10 @@ public final class Main {
 
     /** The same, with the command's output and error streams given (tests capture them). */
     public static int run(PrintWriter out, PrintWriter err, String... args) {
-        // Must precede any TLS use in this JVM: legacy senders need TLS 1.0/1.1 on the JDK provider.
+        // Must precede any TLS use in this JVM: legacy senders need TLS 1.0/1.1 on the JDK provider,
+        // and no client may renegotiate (BoringSSL servers never do; the JDK needs telling).
         JdkLegacyProtocols.enable();
+        System.setProperty("jdk.tls.rejectClientInitiatedRenegotiation", "true");
         CommandLine commandLine = RootCommand.commandLine();
         commandLine.setOut(out);
         commandLine.setErr(err);

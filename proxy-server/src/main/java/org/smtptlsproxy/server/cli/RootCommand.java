@@ -9,7 +9,7 @@ import picocli.CommandLine.Command;
         versionProvider = VersionCommand.Provider.class,
         description = "Relays SMTP from legacy senders (plaintext, TLS 1.0/1.1) to Exchange Online or any "
                 + "upstream over STARTTLS with TLS 1.2+.",
-        subcommands = {RunCommand.class, CheckCommand.class, DemoCommand.class, VersionCommand.class,
+        subcommands = {RunCommand.class, CheckCommand.class, DemoCommand.class, VersionCommand.class, HashPasswordCommand.class,
                 CommandLine.HelpCommand.class})
 public final class RootCommand implements Runnable {
 

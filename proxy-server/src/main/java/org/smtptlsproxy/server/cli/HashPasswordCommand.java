@@ -1,0 +1,70 @@
+package org.smtptlsproxy.server.cli;
+
+import java.io.BufferedReader;
+import java.io.Console;
+import java.io.IOException;
+import java.io.InputStreamReader;
+import java.nio.charset.StandardCharsets;
+import java.util.concurrent.Callable;
+import org.smtptlsproxy.auth.PasswordHashes;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+
+@Command(name = "hash-password", description = "Prints a users_file line (user:hash) for a password read from the "
+        + "terminal (not echoed) or from standard input.")
+public final class HashPasswordCommand implements Callable<Integer> {
+
+    @Parameters(index = "0", paramLabel = "USER", description = "The user name the device will log in with.")
+    String user;
+
+    @Option(names = "--algorithm", defaultValue = "bcrypt", description = "bcrypt (default) or pbkdf2")
+    String algorithm;
+
+    @Option(names = "--cost", defaultValue = "12", description = "bcrypt cost (default ${DEFAULT-VALUE})")
+    int cost;
+
+    @Option(names = "--iterations", defaultValue = "600000", description = "PBKDF2 iterations (default ${DEFAULT-VALUE})")
+    int iterations;
+
+    @CommandLine.Spec
+    CommandLine.Model.CommandSpec spec;
+
+    @Override
+    public Integer call() throws IOException {
+        if (user.isEmpty() || user.contains(":")) {
+            throw new CommandLine.ParameterException(spec.commandLine(), "USER must not be empty or contain ':'");
+        }
+        if (!algorithm.equals("bcrypt") && !algorithm.equals("pbkdf2")) {
+            throw new CommandLine.ParameterException(spec.commandLine(), "--algorithm must be bcrypt or pbkdf2");
+        }
+        if (cost < 4 || cost > 31 || iterations < 10_000) {
+            throw new CommandLine.ParameterException(spec.commandLine(), "--cost must be 4-31 and --iterations at least 10000");
+        }
+        String password = readPassword();
+        if (password == null || password.isEmpty()) {
+            spec.commandLine().getErr().println("smtp-tls-proxy: no password given");
+            spec.commandLine().getErr().flush();
+            return 1;
+        }
+        String hash = algorithm.equals("bcrypt") ? PasswordHashes.bcrypt(password, cost) : PasswordHashes.pbkdf2(password, iterations);
+        spec.commandLine().getOut().println(user + ":" + hash);
+        spec.commandLine().getOut().flush();
+        return 0;
+    }
+
+    private static String readPassword() throws IOException {
+        Console console = System.console();
+        if (console != null) {
+            char[] first = console.readPassword("Password: ");
+            char[] again = console.readPassword("Again: ");
+            if (first == null || again == null || !new String(first).equals(new String(again))) {
+                return null;
+            }
+            return new String(first);
+        }
+        BufferedReader in = new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8));
+        return in.readLine();
+    }
+}
