@@ -136,6 +136,7 @@ class HardeningTest {
             for (int i = 0; i < 25; i++) {
                 garbage.append("GET / HTTP/1.1\r\n");
             }
+            long started = System.nanoTime();
             client.writeRaw(garbage.toString());
             SmtpTestClient.Reply reply;
             int errors = 0;
@@ -145,6 +146,7 @@ class HardeningTest {
             } while (reply.code() == 500);
             assertEquals("421 4.7.0 Too many errors, closing connection", reply.toString());
             assertEquals(21, errors);
+            assertTrue(System.nanoTime() - started >= 1_400_000_000L, "errors after the fifth are slowed down");
             assertTrue(client.isClosedByServer());
         }
     }

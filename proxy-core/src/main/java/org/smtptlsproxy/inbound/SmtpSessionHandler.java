@@ -59,6 +59,8 @@ public final class SmtpSessionHandler extends ChannelInboundHandlerAdapter {
     private static final int MAX_PENDING_REPLIES = 100;
     /** Protocol errors (5xx replies to commands) before a session is cut off as garbage. */
     private static final int MAX_ERRORS = 20;
+    private static final int SLOW_AFTER_ERRORS = 5;
+    private static final long ERROR_DELAY_MILLIS = 100;
     /** A failed AUTH is answered this late: password guessing gets slow. */
     private static final long AUTH_FAILURE_DELAY_MILLIS = 1000;
 
@@ -218,7 +220,17 @@ public final class SmtpSessionHandler extends ChannelInboundHandlerAdapter {
 
     // ---- replies, strictly in order -----------------------------------------------------------
 
+    /**
+     * The proxy's own replies. Protocol errors (500-504) are counted: after a few, each is
+     * delayed, and at {@link #MAX_ERRORS} the client is dropped, so garbage costs the sender time.
+     */
     private void reply(SmtpReply reply) {
+        if (reply.code() >= 500 && reply.code() <= 504 && ++errors > SLOW_AFTER_ERRORS) {
+            Promise<SmtpReply> delayed = ctx.executor().newPromise();
+            ctx.executor().schedule(() -> delayed.setSuccess(reply), ERROR_DELAY_MILLIS, java.util.concurrent.TimeUnit.MILLISECONDS);
+            reply(delayed);
+            return;
+        }
         reply(ctx.executor().newSucceededFuture(reply));
     }
 
@@ -234,7 +246,7 @@ public final class SmtpSessionHandler extends ChannelInboundHandlerAdapter {
             SmtpReply reply = head.isSuccess() ? head.getNow() : UpstreamFailure.of(head.cause()).toReply();
             ctx.write(reply);
             wrote = true;
-            if (reply.code() >= 500 && reply.code() <= 504 && ++errors >= MAX_ERRORS && phase != Phase.CLOSING) {
+            if (reply.code() >= 500 && reply.code() <= 504 && errors >= MAX_ERRORS && phase != Phase.CLOSING) {
                 endReason = "too_many_errors";
                 phase = Phase.CLOSING;
                 replies.clear();
