@@ -208,6 +208,44 @@ class HardeningTest {
     }
 
     @Test
+    void authBeforeEhloIsABadSequence() throws Exception {
+        try (ProxyFixture fixture = ProxyFixture.builder().usersFile(USERS).plainListener("auth:")
+                .plainListener("  allow_plaintext: true").plainListener("  users_file: users").start();
+             SmtpTestClient client = fixture.connect("plain")) {
+            assertEquals(503, client.command("AUTH PLAIN " + plain("scanner", "scan-pass")).code());
+            assertEquals(250, client.ehlo("printer.example").code());
+        }
+    }
+
+    @Test
+    void halfClosedClientIsClosedCleanly() throws Exception {
+        try (ProxyFixture fixture = ProxyFixture.builder().start();
+             Socket socket = new Socket(fixture.address("plain").getHostString(), fixture.address("plain").getPort())) {
+            socket.setSoTimeout(5000);
+            socket.getOutputStream().write("EHLO half.example\r\nMAIL FROM:<a@b.example>\r\n".getBytes(StandardCharsets.US_ASCII));
+            socket.shutdownOutput();
+            byte[] buffer = new byte[4096];
+            while (socket.getInputStream().read(buffer) >= 0) {
+                // replies, then the close: a timeout here would fail the test
+            }
+            try (SmtpTestClient client = fixture.connect("plain")) {
+                assertEquals(250, client.ehlo("next.example").code());
+            }
+        }
+    }
+
+    @Test
+    void tlsClientThatNeverSendsItsHelloIsTimedOut() throws Exception {
+        try (ProxyFixture fixture = ProxyFixture.builder().limit("idle_timeout: 1s").start();
+             Socket socket = new Socket(fixture.address("smtps").getHostString(), fixture.address("smtps").getPort())) {
+            socket.setSoTimeout(5000);
+            long started = System.nanoTime();
+            assertEquals(-1, socket.getInputStream().read(), "closed, not left hanging");
+            assertTrue(System.nanoTime() - started < 4_000_000_000L);
+        }
+    }
+
+    @Test
     void nulBytesAndAbsurdParametersGetCleanReplies() throws Exception {
         try (ProxyFixture fixture = ProxyFixture.builder().start(); SmtpTestClient client = fixture.connect("plain")) {
             client.ehlo("sender.example");
