@@ -98,16 +98,18 @@ class ObservabilityTest {
                     "smtp_proxy_tls_handshakes_total{outcome=\"success\",protocol=\"TLSv1.2\",side=\"inbound\"} 1.0",
                     "smtp_proxy_tls_handshakes_total{outcome=\"failure\",protocol=\"unknown\",side=\"inbound\"} 1.0",
                     "smtp_proxy_tls_handshake_failures_total{reason=\"not_tls\",side=\"inbound\"} 1.0",
-                    "smtp_proxy_upstream_sessions_total{outcome=\"ok\"} 3.0",
                     "smtp_proxy_messages_total{outcome=\"relayed\"} 3.0",
                     "smtp_proxy_messages_total{outcome=\"deferred\"} 0.0",
                     "smtp_proxy_message_bytes_count 3",
-                    "smtp_proxy_relay_seconds_count 3",
-                    "smtp_proxy_tls_handshake_seconds_count{side=\"outbound\"} 3")) {
+                    "smtp_proxy_relay_seconds_count 3")) {
                 assertTrue(metrics.contains(expected), expected + " in\n" + metrics);
             }
-            assertTrue(metrics.contains("smtp_proxy_tls_handshakes_total{outcome=\"success\",protocol=\"TLSv1.3\",side=\"outbound\"} 3.0")
-                    || metrics.contains("smtp_proxy_tls_handshakes_total{outcome=\"success\",protocol=\"TLSv1.2\",side=\"outbound\"} 3.0"));
+            // Pooled upstream sessions may serve several of the three messages: 1 to 3 set-ups,
+            // each with one verified outbound handshake.
+            double setups = value(metrics, "smtp_proxy_upstream_sessions_total{outcome=\"ok\"}");
+            assertTrue(setups >= 1 && setups <= 3, metrics);
+            assertEquals(setups, value(metrics, "smtp_proxy_tls_handshake_seconds_count{side=\"outbound\"}"));
+            assertEquals(setups, value(metrics, "smtp_proxy_tls_handshakes_total{outcome=\"success\",protocol=\"TLSv1.3\",side=\"outbound\"}"));
             assertTrue(metrics.contains("smtp_proxy_relay_seconds_bucket{le="), "relay latency is a histogram");
             assertTrue(metrics.contains("netty_eventexecutor_tasks_pending"), "event-loop pending tasks");
             assertTrue(metrics.contains("jvm_memory_used_bytes"), "JVM metrics");
@@ -195,6 +197,11 @@ class ObservabilityTest {
             assertEquals(421, busy.command("MAIL FROM:<a@legacy.example>").code(), "but no new one");
             assertEquals(0, drained.get(), "every session ended before the deadline");
         }
+    }
+
+    private static double value(String metrics, String series) {
+        return metrics.lines().filter(l -> l.startsWith(series + " ")).mapToDouble(l -> Double.parseDouble(l.substring(series.length() + 1)))
+                .findFirst().orElseThrow(() -> new AssertionError(series + " missing"));
     }
 
     /** Reads until the peer closes; false if it is still open after the socket's timeout. */

@@ -7,7 +7,7 @@ import org.smtptlsproxy.config.Limits;
 import org.smtptlsproxy.config.ListenerConfig;
 import org.smtptlsproxy.metrics.ClientRegistry;
 import org.smtptlsproxy.metrics.ProxyMetrics;
-import org.smtptlsproxy.outbound.UpstreamConnector;
+import org.smtptlsproxy.outbound.UpstreamPool;
 
 /**
  * Everything a session on one listener needs, built once per configuration. A reload builds a new
@@ -23,7 +23,7 @@ public record ListenerContext(
         String hostname,
         Limits limits,
         boolean receivedHeader,
-        UpstreamConnector upstream,
+        UpstreamPool upstream,
         ProxyMetrics metrics,
         ConnectionLimiter limiter,
         ClientRegistry clients,

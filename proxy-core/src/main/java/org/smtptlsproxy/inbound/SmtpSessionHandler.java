@@ -912,12 +912,12 @@ public final class SmtpSessionHandler extends ChannelInboundHandlerAdapter {
     }
 
     private Future<UpstreamSession> openUpstream() {
-        Future<UpstreamSession> opening = context.upstream().open(ctx.channel().eventLoop());
+        Future<UpstreamSession> opening = context.upstream().acquire(ctx.channel().eventLoop());
         opening.addListener(f -> {
             if (f.isSuccess()) {
                 UpstreamSession session = opening.getNow();
                 if (phase == Phase.CLOSING || !ctx.channel().isActive()) {
-                    session.quit(); // the client left while we were connecting
+                    context.upstream().release(session, ctx.channel().eventLoop()); // the client left meanwhile
                 } else {
                     upstream = session;
                 }
@@ -1002,7 +1002,8 @@ public final class SmtpSessionHandler extends ChannelInboundHandlerAdapter {
             txn.session().abort("client disconnected in the middle of a transaction");
         }
         if (upstream != null) {
-            upstream.quit();
+            // Between transactions the session is still good: keep it warm for the next client.
+            context.upstream().release(upstream, ctx.channel().eventLoop());
             upstream = null;
         }
         if (client != null) {

@@ -36,7 +36,9 @@ import org.smtptlsproxy.inbound.ConnectionLimiter;
 import org.smtptlsproxy.inbound.InboundInitializer;
 import org.smtptlsproxy.inbound.ListenerContext;
 import org.smtptlsproxy.metrics.ProxyMetrics;
+import io.netty.util.concurrent.MultithreadEventExecutorGroup;
 import org.smtptlsproxy.outbound.UpstreamConnector;
+import org.smtptlsproxy.outbound.UpstreamPool;
 import org.smtptlsproxy.tls.TlsContextFactory;
 
 /**
@@ -72,7 +74,8 @@ public final class ProxyRuntime implements AutoCloseable {
         this.transport = transport;
         this.tlsFactory = TlsContextFactory.forProvider(config.tlsProvider());
         this.acceptors = transport.newGroup(1, new DefaultThreadFactory("smtp-accept", true));
-        this.workers = transport.newGroup(0, new DefaultThreadFactory("smtp-io", true));
+        // One loop per core: TLS work is CPU-bound, and pooled upstream sessions are per loop.
+        this.workers = transport.newGroup(Runtime.getRuntime().availableProcessors(), new DefaultThreadFactory("smtp-io", true));
         this.resolver = Executors.newFixedThreadPool(2, new DefaultThreadFactory("upstream-dns", true));
         this.authWork = Executors.newFixedThreadPool(2, new DefaultThreadFactory("auth", true));
         this.sessions = new DefaultChannelGroup("smtp-sessions", GlobalEventExecutor.INSTANCE);
@@ -92,6 +95,8 @@ public final class ProxyRuntime implements AutoCloseable {
         SslContext upstreamTls = tlsFactory.clientContext(config.upstream().tls());
         UpstreamConnector connector = new UpstreamConnector(config.upstream(), upstreamTls, config.hostname(),
                 metrics, transport, resolver);
+        int loops = workers instanceof MultithreadEventExecutorGroup group ? group.executorCount() : 1;
+        UpstreamPool pool = new UpstreamPool(connector, config.upstream().pool(), loops);
         ConnectionLimiter limiter = new ConnectionLimiter(config.limits().maxConnections(),
                 config.limits().maxConnectionsPerClient());
         for (ListenerConfig listener : config.listeners()) {
@@ -99,7 +104,7 @@ public final class ProxyRuntime implements AutoCloseable {
             SslContext serverTls = listener.tls().mode() == InboundTlsMode.NONE ? null : tlsFactory.serverContext(listener.tls());
             UserDirectory users = listener.auth() == null ? null : new UserDirectory(listener.auth().users());
             ListenerContext context = new ListenerContext(listener, serverTls, config.hostname(), config.limits(),
-                    config.receivedHeader(), connector, metrics, limiter, clients, shutdown, users, authWork);
+                    config.receivedHeader(), pool, metrics, limiter, clients, shutdown, users, authWork);
             ServerBootstrap bootstrap = new ServerBootstrap()
                     .group(acceptors, workers)
                     .channel(transport.serverChannel())
@@ -126,6 +131,11 @@ public final class ProxyRuntime implements AutoCloseable {
 
     public String tlsProviderName() {
         return tlsFactory.providerName();
+    }
+
+    /** The number of I/O event loops (each has its own pool of upstream sessions). */
+    public int eventLoops() {
+        return workers instanceof MultithreadEventExecutorGroup group ? group.executorCount() : 1;
     }
 
     public String transportName() {

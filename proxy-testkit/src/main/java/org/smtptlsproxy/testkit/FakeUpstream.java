@@ -121,8 +121,12 @@ public final class FakeUpstream implements AutoCloseable {
         return commandsSeen().stream().filter(c -> !c.startsWith("[tls] ")).toList();
     }
 
+    /** Closes the listener and every connection; idempotent. */
     @Override
     public void close() {
+        if (group.isShuttingDown()) {
+            return;
+        }
         if (serverChannel != null) {
             serverChannel.close().syncUninterruptibly();
         }

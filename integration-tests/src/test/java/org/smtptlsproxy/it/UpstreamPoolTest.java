@@ -1,0 +1,84 @@
+package org.smtptlsproxy.it;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.time.Duration;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.smtptlsproxy.testkit.FakeUpstream;
+import org.smtptlsproxy.testkit.SmtpTestClient;
+
+/** Warm upstream sessions are reused across clients, probed first, and never leak a failure. */
+@Timeout(60)
+class UpstreamPoolTest {
+
+    private static void sendOne(ProxyFixture fixture, FakeUpstream upstream, int index) throws Exception {
+        try (SmtpTestClient client = fixture.connect("plain")) {
+            client.ehlo("sender" + index + ".example");
+            SmtpTestClient.Reply reply = RelayTest.send(client);
+            assertEquals(250, reply.code(), reply.toString());
+            assertTrue(upstream.awaitMessages(index + 1, Duration.ofSeconds(5)));
+            client.quit();
+        }
+    }
+
+    @Test
+    void sequentialClientsShareWarmUpstreamSessions() throws Exception {
+        try (ProxyFixture fixture = ProxyFixture.builder().start()) {
+            int clients = 12;
+            for (int i = 0; i < clients; i++) {
+                sendOne(fixture, fixture.upstream, i);
+                Thread.sleep(50); // the session goes back to the pool when the client's connection closes
+            }
+            // Pools are per event loop and clients are spread over the loops: at most one set-up each.
+            int loops = fixture.proxy.runtime().eventLoops();
+            int connections = fixture.upstream.connections();
+            assertTrue(connections <= loops, connections + " upstream connections for " + clients + " clients on " + loops + " loops");
+            long rsets = fixture.upstream.commandsSeen().stream().filter(c -> c.equals("[tls] RSET")).count();
+            assertEquals(clients - connections, rsets, "every reuse starts with an RSET probe");
+            assertTrue(fixture.metrics().contains("smtp_proxy_upstream_sessions_total{outcome=\"ok\"} " + connections + ".0"));
+        }
+    }
+
+    @Test
+    void maxIdleZeroDisablesPooling() throws Exception {
+        try (ProxyFixture fixture = ProxyFixture.builder().upstream("pool:").upstream("  max_idle: 0").start()) {
+            for (int i = 0; i < 3; i++) {
+                sendOne(fixture, fixture.upstream, i);
+            }
+            assertEquals(3, fixture.upstream.connections());
+        }
+    }
+
+    @Test
+    void idleSessionsExpire() throws Exception {
+        try (ProxyFixture fixture = ProxyFixture.builder().upstream("pool:").upstream("  idle_timeout: 500ms").start()) {
+            int loops = fixture.proxy.runtime().eventLoops();
+            for (int i = 0; i < loops; i++) {
+                sendOne(fixture, fixture.upstream, i);
+            }
+            Thread.sleep(1200);
+            for (int i = loops; i < 2 * loops; i++) {
+                sendOne(fixture, fixture.upstream, i);
+            }
+            assertEquals(0, fixture.upstream.commandsSeen().stream().filter(c -> c.equals("[tls] RSET")).count(),
+                    "nothing was reused after the idle timeout");
+        }
+    }
+
+    @Test
+    void aPooledSessionThatDiedIsNeverHandedToAClient() throws Exception {
+        try (ProxyFixture fixture = ProxyFixture.builder().start()) {
+            int port = fixture.upstream.port();
+            sendOne(fixture, fixture.upstream, 0);
+            Thread.sleep(100);
+            fixture.upstream.close(); // the pooled session's connection dies with it
+            try (FakeUpstream restarted = FakeUpstream.builder().identity(ProxyFixture.LOCALHOST)
+                    .bind("127.0.0.1", port).build().start()) {
+                sendOne(fixture, restarted, 0);
+                assertEquals(1, restarted.connections(), "a fresh session, transparently");
+            }
+        }
+    }
+}

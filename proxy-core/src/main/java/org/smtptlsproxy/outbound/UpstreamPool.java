@@ -1,0 +1,107 @@
+package org.smtptlsproxy.outbound;
+
+import io.netty.channel.EventLoop;
+import io.netty.handler.codec.smtp.SmtpRequests;
+import io.netty.util.concurrent.Future;
+import io.netty.util.concurrent.Promise;
+import io.netty.util.concurrent.ScheduledFuture;
+import java.time.Duration;
+import java.util.ArrayDeque;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.TimeUnit;
+import org.smtptlsproxy.config.PoolConfig;
+import org.smtptlsproxy.smtp.SmtpReply;
+
+/**
+ * Warm, verified upstream sessions kept between transactions, so most messages skip the TCP,
+ * STARTTLS and TLS set-up. Idle sessions are kept per event loop: a session is only ever reused
+ * on the loop it lives on, so a relay still runs on one thread and the per-loop queues need no
+ * lock. Every reuse starts with an RSET probe; a session that fails it, closed, or idled past
+ * {@code idle_timeout} is dropped, never handed to a client.
+ */
+public final class UpstreamPool {
+
+    private final UpstreamConnector connector;
+    private final int maxIdlePerLoop;
+    private final Duration idleTimeout;
+    private final Map<EventLoop, ArrayDeque<Idle>> idleByLoop = new ConcurrentHashMap<>();
+
+    private record Idle(UpstreamSession session, ScheduledFuture<?> expiry) {
+    }
+
+    /**
+     * @param loops how many event loops share {@code max_idle}
+     */
+    public UpstreamPool(UpstreamConnector connector, PoolConfig config, int loops) {
+        this.connector = connector;
+        this.maxIdlePerLoop = config.maxIdle() == 0 ? 0 : Math.max(1, config.maxIdle() / Math.max(1, loops));
+        this.idleTimeout = config.idleTimeout();
+    }
+
+    /** A ready session for a new transaction on {@code loop}: a pooled one if it passes RSET, else a new one. */
+    public Future<UpstreamSession> acquire(EventLoop loop) {
+        Promise<UpstreamSession> result = loop.newPromise();
+        tryNextIdle(loop, result);
+        return result;
+    }
+
+    private void tryNextIdle(EventLoop loop, Promise<UpstreamSession> result) {
+        ArrayDeque<Idle> idle = idleByLoop.get(loop);
+        Idle candidate = idle == null ? null : idle.pollLast(); // most recently used: least likely to be stale
+        if (candidate == null) {
+            connector.open(loop).addListener(f -> {
+                if (f.isSuccess()) {
+                    result.trySuccess((UpstreamSession) f.getNow());
+                } else {
+                    result.tryFailure(f.cause());
+                }
+            });
+            return;
+        }
+        candidate.expiry().cancel(false);
+        UpstreamSession session = candidate.session();
+        if (!session.isUsable()) {
+            tryNextIdle(loop, result);
+            return;
+        }
+        session.send(SmtpRequests.rset()).addListener(f -> {
+            if (f.isSuccess() && ((SmtpReply) f.getNow()).isPositiveCompletion()) {
+                result.trySuccess(session);
+            } else {
+                session.abort("pooled session failed its RSET probe");
+                tryNextIdle(loop, result);
+            }
+        });
+    }
+
+    /**
+     * A client is done with {@code session} (between transactions). It is kept if usable and
+     * there is room; otherwise it is closed politely.
+     */
+    public void release(UpstreamSession session, EventLoop loop) {
+        session.onWritable(null);
+        if (maxIdlePerLoop == 0 || !session.isUsable()) {
+            session.quit();
+            return;
+        }
+        ArrayDeque<Idle> idle = idleByLoop.computeIfAbsent(loop, l -> new ArrayDeque<>());
+        if (idle.size() >= maxIdlePerLoop) {
+            session.quit();
+            return;
+        }
+        ScheduledFuture<?> expiry = loop.schedule(() -> {
+            idle.removeIf(entry -> entry.session() == session);
+            session.quit();
+        }, idleTimeout.toNanos(), TimeUnit.NANOSECONDS);
+        // A session that dies while idle stays queued until its expiry or the next acquire skips it:
+        // bounded by maxIdle, and no listener piles up on sessions that are pooled many times.
+        idle.addLast(new Idle(session, expiry));
+    }
+
+    /** Idle sessions on {@code loop}, for tests and metrics. */
+    public int idleCount(EventLoop loop) {
+        ArrayDeque<Idle> idle = idleByLoop.get(loop);
+        return idle == null ? 0 : idle.size();
+    }
+}
