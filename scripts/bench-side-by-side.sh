@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./mvnw -q -B -DskipTests install
-./mvnw -q -B -pl benchmarks dependency:build-classpath -Dmdep.outputFile=target/bench.classpath >/dev/null
+./mvnw -q -B -pl benchmarks dependency:build-classpath -Dmdep.outputFile=bench.classpath >/dev/null
 exec java -Xmx2g -Djava.security.properties=integration-tests/src/test/resources/legacy-tls.security \
     -Dlogback.configurationFile=benchmarks/src/test/resources/logback-test.xml \
-    -cp "benchmarks/target/classes:$(cat target/bench.classpath)" org.smtptlsproxy.bench.SideBySide "$@"
+    -cp "benchmarks/target/classes:$(cat benchmarks/bench.classpath)" org.smtptlsproxy.bench.SideBySide "$@"
