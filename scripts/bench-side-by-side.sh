@@ -7,6 +7,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ./mvnw -q -B -DskipTests install
 ./mvnw -q -B -pl benchmarks dependency:build-classpath -Dmdep.outputFile=bench.classpath >/dev/null
-exec java -Xmx2g -Djava.security.properties=integration-tests/src/test/resources/legacy-tls.security \
+# With BENCH_POSTFIX=1 a private Postfix relay (scripts/postfix-relay.sh) runs as the third path.
+extra=()
+if [ "${BENCH_POSTFIX:-0}" = 1 ]; then
+    scripts/postfix-relay.sh start 2600 2526
+    trap 'scripts/postfix-relay.sh stop' EXIT
+    extra=(-Dbench.postfix=127.0.0.1:2526 -Dbench.sinkPort=2600)
+fi
+java -Xmx2g "${extra[@]}" -Djava.security.properties=integration-tests/src/test/resources/legacy-tls.security \
     -Dlogback.configurationFile=benchmarks/src/test/resources/logback-test.xml \
     -cp "benchmarks/target/classes:$(cat benchmarks/bench.classpath)" org.smtptlsproxy.bench.SideBySide "$@"

@@ -28,12 +28,31 @@ import org.smtptlsproxy.tls.JdkLegacyProtocols;
  * the proxy/direct ratios, and the loss check: every 250 the senders got matches exactly one
  * delivery at the sink, and the sink got nothing else.
  *
- * <pre>java -cp benchmarks/target/benchmarks.jar:... org.smtptlsproxy.bench.SideBySide [sessions] [messages] [rounds] [sizes...]</pre>
+ * <p>With {@code -Dbench.postfix=HOST:PORT} (and {@code -Dbench.sinkPort=PORT}, the port that
+ * relay delivers to) a third path runs: the same load through Postfix.
+ *
+ * <pre>scripts/bench-side-by-side.sh [sessions] [messages] [rounds] [sizes...]</pre>
  */
 public final class SideBySide {
 
+    /**
+     * Medians of one path and size. Rates are end to end: until the sink had every accepted
+     * message (for a store-and-forward relay that is later than its 250s); {@code lagMillis} is
+     * how much later.
+     */
     public record Row(String label, int size, double messagesPerSecond, double mebibytesPerSecond, double p50, double p99,
-                      int accepted, int failed) {
+                      int accepted, int failed, double lagMillis) {
+    }
+
+    /** One run: the generator's result and when the sink had all of it. */
+    private record Measured(LoadGenerator.Result result, long endToEndNanos) {
+        double messagesPerSecond() {
+            return result.accepted() / (endToEndNanos / 1e9);
+        }
+
+        double mebibytesPerSecond() {
+            return result.bytes() / 1048576.0 / (endToEndNanos / 1e9);
+        }
     }
 
     private SideBySide() {
@@ -63,7 +82,9 @@ public final class SideBySide {
         TestPki pki = TestPki.create("bench CA", KeyType.EC);
         TestPki.Identity sinkIdentity = pki.issue("localhost", "localhost", "127.0.0.1");
         pki.writeCaPem(dir.resolve("ca.pem"));
-        try (FakeUpstream sink = FakeUpstream.builder().identity(sinkIdentity).maxStoredBytes(0).threads(1).build().start()) {
+        String postfix = System.getProperty("bench.postfix");
+        try (FakeUpstream sink = FakeUpstream.builder().identity(sinkIdentity).maxStoredBytes(0).threads(1)
+                .bind("127.0.0.1", Integer.getInteger("bench.sinkPort", 0)).build().start()) {
             Files.writeString(dir.resolve("config.yaml"), String.join("\n",
                     "hostname: proxy.bench.invalid",
                     "listeners:",
@@ -91,19 +112,26 @@ public final class SideBySide {
                         sessions, messages, rounds, proxy.runtime().tlsProviderName());
                 for (int size : sizes) {
                     int count = size >= (1 << 20) ? Math.max(sessions, messages / 20) : messages;
-                    Map<String, List<LoadGenerator.Result>> results = new LinkedHashMap<>();
+                    Map<String, List<Measured>> results = new LinkedHashMap<>();
+                    List<String> paths = postfix == null ? List.of("direct", "proxy") : List.of("direct", "proxy", "postfix");
                     for (int round = 0; round < rounds; round++) {
-                        for (String path : List.of("direct", "proxy")) {
+                        for (String path : paths) {
                             String tag = path + "-" + size + "-" + round;
+                            InetSocketAddress target = switch (path) {
+                                case "direct" -> direct;
+                                case "proxy" -> viaProxy;
+                                default -> new InetSocketAddress(postfix.split(":")[0], Integer.parseInt(postfix.split(":")[1]));
+                            };
                             int before = sink.messages().size();
-                            LoadGenerator.Result result = LoadGenerator.run(new LoadGenerator.Plan(
-                                    path.equals("direct") ? direct : viaProxy, sessions, count, size, 1,
+                            long started = System.nanoTime();
+                            LoadGenerator.Result result = LoadGenerator.run(new LoadGenerator.Plan(target, sessions, count, size, 1,
                                     path.equals("direct") ? "TLSv1.2" : null, pki.caCertificate(), Duration.ofMinutes(5), tag));
+                            long endToEnd = awaitDeliveries(sink, before, result, started);
                             checkNoLoss(sink, before, result);
-                            results.computeIfAbsent(path, p -> new ArrayList<>()).add(result);
+                            results.computeIfAbsent(path, p -> new ArrayList<>()).add(new Measured(result, endToEnd));
                         }
                     }
-                    for (Map.Entry<String, List<LoadGenerator.Result>> e : results.entrySet()) {
+                    for (Map.Entry<String, List<Measured>> e : results.entrySet()) {
                         medians.add(median(e.getKey(), size, e.getValue()));
                     }
                 }
@@ -113,12 +141,15 @@ public final class SideBySide {
         }
     }
 
+    /** Waits (bounded) until the sink has every accepted message; returns the end-to-end time. */
+    private static long awaitDeliveries(FakeUpstream sink, int before, LoadGenerator.Result result, long started)
+            throws InterruptedException {
+        sink.awaitMessages(before + result.accepted(), Duration.ofMinutes(5));
+        return System.nanoTime() - started;
+    }
+
     /** 250s and deliveries must match one to one: no loss, no duplicate. */
     private static void checkNoLoss(FakeUpstream sink, int before, LoadGenerator.Result result) {
-        long deadline = System.nanoTime() + Duration.ofSeconds(10).toNanos();
-        while (sink.messages().size() < before + result.accepted() && System.nanoTime() < deadline) {
-            Thread.onSpinWait();
-        }
         List<ReceivedMessage> delivered = sink.messages().subList(before, sink.messages().size());
         Set<String> distinct = new HashSet<>();
         delivered.forEach(m -> distinct.add(m.sha256()));
@@ -131,14 +162,15 @@ public final class SideBySide {
         }
     }
 
-    private static Row median(String path, int size, List<LoadGenerator.Result> runs) {
-        double[] mps = runs.stream().mapToDouble(LoadGenerator.Result::messagesPerSecond).sorted().toArray();
-        double[] mib = runs.stream().mapToDouble(LoadGenerator.Result::mebibytesPerSecond).sorted().toArray();
-        double[] p50 = runs.stream().mapToDouble(r -> r.percentileMillis(0.5)).sorted().toArray();
-        double[] p99 = runs.stream().mapToDouble(r -> r.percentileMillis(0.99)).sorted().toArray();
-        int accepted = runs.stream().mapToInt(LoadGenerator.Result::accepted).sum();
-        int failed = runs.stream().mapToInt(LoadGenerator.Result::failed).sum();
-        return new Row(path, size, mid(mps), mid(mib), mid(p50), mid(p99), accepted, failed);
+    private static Row median(String path, int size, List<Measured> runs) {
+        double[] mps = runs.stream().mapToDouble(Measured::messagesPerSecond).sorted().toArray();
+        double[] mib = runs.stream().mapToDouble(Measured::mebibytesPerSecond).sorted().toArray();
+        double[] p50 = runs.stream().mapToDouble(r -> r.result().percentileMillis(0.5)).sorted().toArray();
+        double[] p99 = runs.stream().mapToDouble(r -> r.result().percentileMillis(0.99)).sorted().toArray();
+        double[] lag = runs.stream().mapToDouble(r -> (r.endToEndNanos() - r.result().elapsedNanos()) / 1e6).sorted().toArray();
+        int accepted = runs.stream().mapToInt(r -> r.result().accepted()).sum();
+        int failed = runs.stream().mapToInt(r -> r.result().failed()).sum();
+        return new Row(path, size, mid(mps), mid(mib), mid(p50), mid(p99), accepted, failed, Math.max(0, mid(lag)));
     }
 
     private static double mid(double[] sorted) {
@@ -146,16 +178,21 @@ public final class SideBySide {
     }
 
     private static void print(List<Row> rows, PrintStream out) {
-        out.printf("%-7s %9s %10s %9s %9s %9s %9s%n", "path", "size", "msg/s", "MiB/s", "p50 ms", "p99 ms", "250s");
+        out.printf("%-7s %9s %10s %9s %9s %9s %9s %10s%n", "path", "size", "msg/s", "MiB/s", "p50 ms", "p99 ms", "250s", "lag ms");
         for (Row r : rows) {
-            out.printf("%-7s %9d %10.1f %9.2f %9.2f %9.2f %9d%n", r.label(), r.size(), r.messagesPerSecond(),
-                    r.mebibytesPerSecond(), r.p50(), r.p99(), r.accepted());
+            out.printf("%-7s %9d %10.1f %9.2f %9.2f %9.2f %9d %10.0f%n", r.label(), r.size(), r.messagesPerSecond(),
+                    r.mebibytesPerSecond(), r.p50(), r.p99(), r.accepted(), r.lagMillis());
         }
-        for (int i = 0; i + 1 < rows.size(); i += 2) {
-            Row direct = rows.get(i);
-            Row proxy = rows.get(i + 1);
-            out.printf("size %d: proxy/direct msg/s %.2f, p99 %+.2f ms%n", direct.size(),
-                    proxy.messagesPerSecond() / direct.messagesPerSecond(), proxy.p99() - direct.p99());
+        for (Row proxy : rows) {
+            if (!proxy.label().equals("proxy")) {
+                continue;
+            }
+            for (Row other : rows) {
+                if (other.size() == proxy.size() && !other.label().equals("proxy")) {
+                    out.printf("size %d: proxy/%s msg/s %.2f, p99 %+.2f ms%n", proxy.size(), other.label(),
+                            proxy.messagesPerSecond() / other.messagesPerSecond(), proxy.p99() - other.p99());
+                }
+            }
         }
         out.println("loss check: every 250 matched exactly one delivery, in every run");
     }
