@@ -3,6 +3,7 @@ package org.smtptlsproxy.inbound;
 /** Names of the inbound pipeline's handlers, so that STARTTLS can insert TLS at the right place. */
 public final class HandlerNames {
 
+    public static final String FLUSH = "flush-consolidation";
     public static final String GATE = "gate";
     public static final String TLS = "tls";
     public static final String IDLE = "idle";

@@ -10,9 +10,10 @@ import io.netty.handler.timeout.IdleStateHandler;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Supplier;
 import org.smtptlsproxy.config.InboundTlsMode;
+import org.smtptlsproxy.runtime.Flushes;
 
 /**
- * Builds each inbound pipeline: gate, [TLS], idle timer, SMTP decoder, flow control, reply
+ * Builds each inbound pipeline: flush consolidation, gate, [TLS], idle timer, SMTP decoder, flow control, reply
  * encoder, session. The context comes from a supplier so that a reload applies to new
  * connections while existing ones keep theirs.
  */
@@ -34,6 +35,9 @@ public final class InboundInitializer extends ChannelInitializer<SocketChannel> 
         sessions.add(ch);
         ListenerContext context = contexts.get();
         ChannelPipeline pipeline = ch.pipeline();
+        // At the head, where it sees the socket's own read cycles (the FlowControlHandler further
+        // on delivers commands outside them).
+        pipeline.addLast(HandlerNames.FLUSH, Flushes.consolidating());
         pipeline.addLast(HandlerNames.GATE, new ClientAccessHandler(context));
         long idleMillis = context.limits().idleTimeout().toMillis();
         if (context.listener().tls().mode() == InboundTlsMode.IMPLICIT) {

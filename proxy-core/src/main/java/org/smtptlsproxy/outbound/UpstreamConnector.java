@@ -11,6 +11,7 @@ import io.netty.handler.codec.smtp.SmtpRequestEncoder;
 import io.netty.handler.codec.smtp.SmtpResponseDecoder;
 import io.netty.handler.ssl.SslContext;
 import io.netty.handler.ssl.SslHandler;
+import org.smtptlsproxy.runtime.Flushes;
 import io.netty.util.NetUtil;
 import io.netty.util.concurrent.Future;
 import io.netty.util.concurrent.Promise;
@@ -174,6 +175,8 @@ public final class UpstreamConnector {
                                 ch.pipeline().addLast(UpstreamHandlerNames.TLS, ssl);
                             }
                             ch.pipeline()
+                                    // Below TLS, so that one flush wraps MAIL, RCPT and the like into one record.
+                                    .addLast(UpstreamHandlerNames.FLUSH, Flushes.consolidating())
                                     .addLast(UpstreamHandlerNames.DECODER, new SmtpResponseDecoder(UpstreamSession.MAX_REPLY_LINE))
                                     .addLast(UpstreamHandlerNames.ENCODER, new SmtpRequestEncoder())
                                     .addLast(UpstreamHandlerNames.SESSION, session);

@@ -4,6 +4,7 @@ package org.smtptlsproxy.outbound;
 final class UpstreamHandlerNames {
 
     static final String TLS = "tls";
+    static final String FLUSH = "flush-consolidation";
     static final String DECODER = "smtp-response-decoder";
     static final String ENCODER = "smtp-request-encoder";
     static final String SESSION = "upstream-session";
