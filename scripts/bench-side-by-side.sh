@@ -1,19 +1,25 @@
 #!/usr/bin/env bash
-# Side-by-side load: the same messages straight to a fast STARTTLS TLS 1.2+ sink and through the
-# proxy to it, interleaved round by round; prints medians, ratios and the loss check.
+# Side-by-side load: the same messages straight to a fast STARTTLS TLS 1.2+ sink, through the
+# proxy to it and (with BENCH_POSTFIX=1) through a private Postfix relay to it, interleaved round
+# by round; prints medians, ratios, CPU per message and the loss check.
 # Usage: scripts/bench-side-by-side.sh [sessions] [messages] [rounds] [sizes...]
 # Default: 50 sessions, 2000 messages per run, 3 rounds, sizes 1 KiB, 10 KiB and 1 MiB.
+# Extra sections through the environment: BENCH_SWEEP=1,10,50 (msg/s versus sessions at 1 KiB),
+# BENCH_RATE=200 (paced latency), BENCH_CSV=FILE (every median row as CSV).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./mvnw -q -B -DskipTests install
 ./mvnw -q -B -pl benchmarks dependency:build-classpath -Dmdep.outputFile=bench.classpath >/dev/null
-# With BENCH_POSTFIX=1 a private Postfix relay (scripts/postfix-relay.sh) runs as the third path.
-extra=()
+props=()
 if [ "${BENCH_POSTFIX:-0}" = 1 ]; then
     scripts/postfix-relay.sh start 2600 2526
     trap 'scripts/postfix-relay.sh stop' EXIT
-    extra=(-Dbench.postfix=127.0.0.1:2526 -Dbench.sinkPort=2600)
+    props+=(-Dbench.postfix=127.0.0.1:2526 -Dbench.sinkPort=2600
+            "-Dbench.postfixPid=$(head -n 1 "${POSTFIX_BENCH_DIR:-/tmp/postfix-bench}/queue/pid/master.pid" | tr -d ' ')")
 fi
-java -Xmx2g "${extra[@]}" -Djava.security.properties=integration-tests/src/test/resources/legacy-tls.security \
-    -Dlogback.configurationFile=benchmarks/src/test/resources/logback-test.xml \
+[ -n "${BENCH_SWEEP:-}" ] && props+=("-Dbench.sweep=$BENCH_SWEEP")
+[ -n "${BENCH_RATE:-}" ] && props+=("-Dbench.rate=$BENCH_RATE")
+[ -n "${BENCH_CSV:-}" ] && props+=("-Dbench.csv=$BENCH_CSV")
+java -Xmx2g "${props[@]}" -Djava.security.properties=integration-tests/src/test/resources/legacy-tls.security \
+    -Dlogback.configurationFile=benchmarks/src/main/resources/logback-bench.xml \
     -cp "benchmarks/target/classes:$(cat benchmarks/bench.classpath)" org.smtptlsproxy.bench.SideBySide "$@"

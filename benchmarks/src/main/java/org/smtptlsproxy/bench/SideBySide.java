@@ -1,10 +1,12 @@
 package org.smtptlsproxy.bench;
 
+import java.io.IOException;
 import java.io.PrintStream;
 import java.net.InetSocketAddress;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.security.cert.X509Certificate;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -13,6 +15,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.function.ToDoubleFunction;
 import org.smtptlsproxy.config.ConfigLoader;
 import org.smtptlsproxy.server.lifecycle.ProxyServer;
 import org.smtptlsproxy.testkit.FakeUpstream;
@@ -23,35 +26,73 @@ import org.smtptlsproxy.testkit.TestPki;
 import org.smtptlsproxy.tls.JdkLegacyProtocols;
 
 /**
- * The same load, interleaved round by round, sent straight to a fast STARTTLS TLS 1.2+ sink and
- * through the proxy (plaintext senders, pooled upstream sessions) to that sink. Prints medians,
- * the proxy/direct ratios, and the loss check: every 250 the senders got matches exactly one
- * delivery at the sink, and the sink got nothing else.
+ * The same load, interleaved round by round, sent straight to a fast STARTTLS TLS 1.2+ sink,
+ * through the proxy (plaintext senders, pooled upstream sessions) to that sink, and optionally
+ * through Postfix configured as the equivalent relay. Prints medians, ratios, CPU per message and
+ * the loss check: every 250 the senders got matches exactly one delivery at the sink, and the
+ * sink got nothing else.
  *
- * <p>With {@code -Dbench.postfix=HOST:PORT} (and {@code -Dbench.sinkPort=PORT}, the port that
- * relay delivers to) a third path runs: the same load through Postfix.
+ * <p>System properties: {@code bench.postfix=HOST:PORT} with {@code bench.sinkPort} (the port
+ * that relay delivers to) and {@code bench.postfixPid} (its master's pid, for its CPU) adds the
+ * Postfix path; {@code bench.sweep=1,10,50} adds a msg/s-versus-sessions sweep at 1 KiB;
+ * {@code bench.rate=200} adds a paced latency run (open loop, far below saturation);
+ * {@code bench.tls=true} adds BoringSSL against the JDK (inbound handshakes, 1 MiB relay);
+ * {@code bench.csv=FILE} writes every median row as CSV; {@code bench.paths=proxy,postfix} runs
+ * only those paths (for profiling one).
  *
  * <pre>scripts/bench-side-by-side.sh [sessions] [messages] [rounds] [sizes...]</pre>
  */
 public final class SideBySide {
 
+    /** The proxy's own threads (event loops, acceptor, auth and DNS workers) in this JVM. */
+    private static final List<String> PROXY_THREADS = List.of("smtp-io", "smtp-accept", "auth", "upstream-dns");
+
     /**
      * Medians of one path and size. Rates are end to end: until the sink had every accepted
      * message (for a store-and-forward relay that is later than its 250s); {@code lagMillis} is
-     * how much later.
+     * how much later. {@code relayCpuMs}: the relay's own CPU per message (NaN for the direct
+     * path); {@code machineCpuMs}: the whole machine's, sender and sink included.
      */
-    public record Row(String label, int size, double messagesPerSecond, double mebibytesPerSecond, double p50, double p99,
-                      int accepted, int failed, double lagMillis) {
+    public record Row(String section, String label, int sessions, int size, double messagesPerSecond,
+                      double mebibytesPerSecond, double p50, double p99, int accepted, int failed, double lagMillis,
+                      double relayCpuMs, double machineCpuMs) {
     }
 
-    /** One run: the generator's result and when the sink had all of it. */
-    private record Measured(LoadGenerator.Result result, long endToEndNanos) {
+    /** One run: the generator's result, when the sink had all of it, and the CPU it took. */
+    private record Measured(LoadGenerator.Result result, long endToEndNanos, long relayCpuNanos, long machineCpuNanos) {
         double messagesPerSecond() {
             return result.accepted() / (endToEndNanos / 1e9);
         }
 
         double mebibytesPerSecond() {
             return result.bytes() / 1048576.0 / (endToEndNanos / 1e9);
+        }
+
+        double relayCpuMs() {
+            return relayCpuNanos < 0 ? Double.NaN : relayCpuNanos / 1e6 / Math.max(1, result.accepted());
+        }
+
+        double machineCpuMs() {
+            return machineCpuNanos / 1e6 / Math.max(1, result.accepted());
+        }
+
+        double lagMillis() {
+            return Math.max(0, (endToEndNanos - result.elapsedNanos()) / 1e6);
+        }
+    }
+
+    /** How a path's relay CPU is read: none (straight to the sink), the proxy's threads, or Postfix's processes. */
+    private enum Relay { NONE, PROXY, POSTFIX }
+
+    /** One path: where the senders connect, whether they do STARTTLS (and which version), whose CPU is the relay's. */
+    private record Target(String name, InetSocketAddress address, String senderTls, X509Certificate trust, Relay relay) {
+
+        long relayCpuNanos(long postfixPid) {
+            return switch (relay) {
+                case PROXY -> CpuMeter.threadsNanos(PROXY_THREADS);
+                case POSTFIX -> postfixPid > 0 ? CpuMeter.processTreeNanos(postfixPid) : -1;
+                case NONE -> -1;
+            };
         }
     }
 
@@ -71,90 +112,202 @@ public final class SideBySide {
             sizes = List.of(1024, 10240, 1 << 20);
         }
         List<Row> rows = run(sessions, messages, rounds, sizes, System.out);
+        String csv = System.getProperty("bench.csv");
+        if (csv != null) {
+            writeCsv(rows, Path.of(csv));
+        }
         if (rows.stream().anyMatch(r -> r.failed() > 0)) {
             System.exit(1);
         }
     }
 
-    /** Runs everything and returns one median row per (path, size); throws on any loss. */
+    /** Runs everything and returns one median row per (section, path, sessions, size); throws on any loss. */
     public static List<Row> run(int sessions, int messages, int rounds, List<Integer> sizes, PrintStream out) throws Exception {
         Path dir = Files.createTempDirectory("side-by-side");
         TestPki pki = TestPki.create("bench CA", KeyType.EC);
         TestPki.Identity sinkIdentity = pki.issue("localhost", "localhost", "127.0.0.1");
         pki.writeCaPem(dir.resolve("ca.pem"));
-        String postfix = System.getProperty("bench.postfix");
+        long postfixPid = Long.getLong("bench.postfixPid", -1);
         try (FakeUpstream sink = FakeUpstream.builder().identity(sinkIdentity).maxStoredBytes(0).threads(1)
-                .bind("127.0.0.1", Integer.getInteger("bench.sinkPort", 0)).build().start()) {
-            Files.writeString(dir.resolve("config.yaml"), String.join("\n",
-                    "hostname: proxy.bench.invalid",
-                    "listeners:",
-                    "  - name: bench",
-                    "    address: 127.0.0.1:0",
-                    "upstream:",
-                    "  host: 127.0.0.1",
-                    "  port: " + sink.port(),
-                    "  tls:",
-                    "    server_name: localhost",
-                    "    trust: ca.pem",
-                    "  pool:",
-                    "    max_idle: " + Math.max(8, sessions),
-                    "limits:",
-                    "  max_connections_per_client: " + (sessions * 2),
-                    "  max_message_size: 100MB",
-                    "metrics:",
-                    "  address: 127.0.0.1:0",
-                    ""), StandardCharsets.UTF_8);
-            try (ProxyServer proxy = ProxyServer.start(new ConfigLoader().load(dir.resolve("config.yaml")))) {
-                InetSocketAddress viaProxy = proxy.listenerAddresses().get("bench");
-                InetSocketAddress direct = new InetSocketAddress("127.0.0.1", sink.port());
-                List<Row> medians = new ArrayList<>();
-                out.printf("%d sessions, %d messages per run, %d interleaved rounds, proxy TLS provider %s%n",
-                        sessions, messages, rounds, proxy.runtime().tlsProviderName());
-                for (int size : sizes) {
-                    int count = size >= (1 << 20) ? Math.max(sessions, messages / 20) : messages;
-                    Map<String, List<Measured>> results = new LinkedHashMap<>();
-                    List<String> paths = postfix == null ? List.of("direct", "proxy") : List.of("direct", "proxy", "postfix");
-                    for (int round = 0; round < rounds; round++) {
-                        for (String path : paths) {
-                            String tag = path + "-" + size + "-" + round;
-                            InetSocketAddress target = switch (path) {
-                                case "direct" -> direct;
-                                case "proxy" -> viaProxy;
-                                default -> new InetSocketAddress(postfix.split(":")[0], Integer.parseInt(postfix.split(":")[1]));
-                            };
-                            int before = sink.messages().size();
-                            long started = System.nanoTime();
-                            LoadGenerator.Result result = LoadGenerator.run(new LoadGenerator.Plan(target, sessions, count, size, 1,
-                                    path.equals("direct") ? "TLSv1.2" : null, pki.caCertificate(), Duration.ofMinutes(5), tag));
-                            long endToEnd = awaitDeliveries(sink, before, result, started);
-                            checkNoLoss(sink, before, result);
-                            results.computeIfAbsent(path, p -> new ArrayList<>()).add(new Measured(result, endToEnd));
-                        }
-                    }
-                    for (Map.Entry<String, List<Measured>> e : results.entrySet()) {
-                        medians.add(median(e.getKey(), size, e.getValue()));
-                    }
-                }
-                print(medians, out);
-                return medians;
+                .bind("127.0.0.1", Integer.getInteger("bench.sinkPort", 0)).build().start();
+             ProxyServer proxy = startProxy(dir, "proxy", sink.port(), sessions, "auto", null)) {
+            Bench bench = new Bench(sink, postfixPid);
+            X509Certificate ca = pki.caCertificate();
+            List<Target> targets = new ArrayList<>(List.of(
+                    new Target("direct", new InetSocketAddress("127.0.0.1", sink.port()), "TLSv1.2", ca, Relay.NONE),
+                    new Target("proxy", proxy.listenerAddresses().get("bench"), null, ca, Relay.PROXY)));
+            InetSocketAddress postfix = postfixAddress();
+            if (postfix != null) {
+                targets.add(new Target("postfix", postfix, null, ca, Relay.POSTFIX));
             }
+            String only = System.getProperty("bench.paths");
+            if (only != null) {
+                targets.removeIf(t -> !List.of(only.split(",")).contains(t.name()));
+            }
+            out.printf("%d sessions, %d messages per run, %d interleaved rounds, proxy TLS provider %s, %d cores%n",
+                    sessions, messages, rounds, proxy.runtime().tlsProviderName(), Runtime.getRuntime().availableProcessors());
+            // JIT and pools warm up on a run that is not counted.
+            bench.measureInterleaved(targets, "warm-up", sessions, Math.min(messages, 1000), 1, 1024, 0, 1);
+            List<Row> medians = new ArrayList<>();
+            for (int size : sizes) {
+                int count = size >= (1 << 20) ? Math.max(sessions, messages / 20) : messages;
+                medians.addAll(bench.measureInterleaved(targets, "throughput", sessions, count, rounds, size, 0, 1));
+            }
+            print(medians, out);
+            String sweep = System.getProperty("bench.sweep");
+            if (sweep != null) {
+                List<Row> swept = new ArrayList<>();
+                for (String n : sweep.split(",")) {
+                    int s = Integer.parseInt(n.trim());
+                    swept.addAll(bench.measureInterleaved(targets, "sweep", s, Math.min(messages, Math.max(200, s * 40)), rounds,
+                            1024, 0, 1));
+                }
+                print(swept, out);
+                medians.addAll(swept);
+            }
+            String rate = System.getProperty("bench.rate");
+            if (rate != null) {
+                // Ten senders, several messages a connection, at a rate far below what any path can carry.
+                double perSecond = Double.parseDouble(rate);
+                List<Target> latencyTargets = targets.stream().filter(t -> t.relay() != Relay.POSTFIX).toList();
+                List<Row> paced = bench.measureInterleaved(latencyTargets, "paced", 10, (int) (perSecond * 10), rounds, 1024,
+                        perSecond, 20);
+                print(paced, out);
+                medians.addAll(paced);
+            }
+            if (Boolean.getBoolean("bench.tls")) {
+                medians.addAll(tlsProviders(dir, bench, sink.port(), sessions, messages, rounds, out));
+            }
+            return medians;
         }
     }
 
-    /** Waits (bounded) until the sink has every accepted message; returns the end-to-end time. */
-    private static long awaitDeliveries(FakeUpstream sink, int before, LoadGenerator.Result result, long started)
-            throws InterruptedException {
-        sink.awaitMessages(before + result.accepted(), Duration.ofMinutes(5));
-        return System.nanoTime() - started;
+    /**
+     * BoringSSL against the JDK, each in a proxy of its own with an RSA-2048 STARTTLS listener:
+     * full inbound handshakes (TLS 1.0 and 1.2 senders that connect, STARTTLS and quit), then
+     * 1 MiB messages relayed over each provider's outbound TLS. Next to them, what
+     * {@code openssl speed} says one core signs with RSA-2048: the ceiling of a full RSA handshake.
+     */
+    private static List<Row> tlsProviders(Path dir, Bench bench, int sinkPort, int sessions, int messages, int rounds,
+                                          PrintStream out) throws Exception {
+        TestPki rsa = TestPki.create("bench RSA CA", KeyType.RSA);
+        rsa.issue("proxy.bench.invalid", "localhost", "127.0.0.1").writePem(dir, "listener", KeyFormat.PKCS8);
+        List<Row> rows = new ArrayList<>();
+        try (ProxyServer boring = startProxy(dir, "boringssl", sinkPort, sessions, "openssl", "listener");
+             ProxyServer jdk = startProxy(dir, "jdk", sinkPort, sessions, "jdk", "listener")) {
+            for (String protocol : List.of("TLSv1", "TLSv1.2")) {
+                List<Target> targets = List.of(
+                        new Target("boringssl", boring.listenerAddresses().get("bench"), protocol, rsa.caCertificate(), Relay.PROXY),
+                        new Target("jdk", jdk.listenerAddresses().get("bench"), protocol, rsa.caCertificate(), Relay.PROXY));
+                bench.measureInterleaved(targets, "warm-up", sessions, 500, 1, 0, 0, 0);
+                rows.addAll(bench.measureInterleaved(targets, "handshake-" + protocol, sessions, messages, rounds, 0, 0, 0));
+            }
+            List<Target> relays = List.of(
+                    new Target("boringssl", boring.listenerAddresses().get("bench"), null, null, Relay.PROXY),
+                    new Target("jdk", jdk.listenerAddresses().get("bench"), null, null, Relay.PROXY));
+            rows.addAll(bench.measureInterleaved(relays, "relay-1MiB", sessions, Math.max(sessions, messages / 20), rounds,
+                    1 << 20, 0, 1));
+        }
+        out.printf("%-12s %-9s %12s %14s %14s%n", "section", "provider", "per second", "relay CPU ms", "per CPU-second");
+        for (Row r : rows) {
+            out.printf("%-12s %-9s %12.1f %14.3f %14.0f%n", r.section(), r.label(),
+                    r.size() == 0 ? r.messagesPerSecond() : r.mebibytesPerSecond(), r.relayCpuMs(), 1000 / r.relayCpuMs());
+        }
+        double sign = OpensslSpeed.rsa2048SignsPerSecond();
+        out.printf("openssl speed rsa2048: %.0f signs/s on one core; BoringSSL full handshakes per CPU-second / signs/s:"
+                + " TLSv1 %.2f, TLSv1.2 %.2f%n", sign, 1000 / rows.get(0).relayCpuMs() / sign, 1000 / rows.get(2).relayCpuMs() / sign);
+        return rows;
+    }
+
+    /** The load, where it goes, and the Postfix master whose processes are that relay. */
+    private record Bench(FakeUpstream sink, long postfixPid) {
+
+        /** {@code rounds} rounds, each path once a round, then one median row per path. */
+        List<Row> measureInterleaved(List<Target> targets, String section, int sessions, int count, int rounds, int size,
+                                     double rate, int perConnection) throws Exception {
+            Map<String, List<Measured>> results = new LinkedHashMap<>();
+            for (int round = 0; round < rounds; round++) {
+                for (Target target : targets) {
+                    String tag = section + "-" + target.name() + "-" + sessions + "-" + size + "-" + round;
+                    results.computeIfAbsent(target.name(), p -> new ArrayList<>())
+                            .add(measure(target, new LoadGenerator.Plan(target.address(), sessions, count, size, perConnection,
+                                    target.senderTls(), target.trust(), Duration.ofMinutes(5), tag, rate)));
+                }
+            }
+            List<Row> rows = new ArrayList<>();
+            results.forEach((path, runs) -> rows.add(median(section, path, sessions, size, runs)));
+            return rows;
+        }
+
+        private Measured measure(Target target, LoadGenerator.Plan plan) throws Exception {
+            int before = sink.messages().size();
+            long relayBefore = target.relayCpuNanos(postfixPid);
+            long machineBefore = CpuMeter.machineNanos();
+            long started = System.nanoTime();
+            LoadGenerator.Result result = LoadGenerator.run(plan);
+            int deliveries = plan.perConnection() == 0 ? 0 : result.accepted();
+            sink.awaitMessages(before + deliveries, Duration.ofMinutes(5));
+            long endToEnd = System.nanoTime() - started;
+            long relayCpu = relayBefore < 0 ? -1 : target.relayCpuNanos(postfixPid) - relayBefore;
+            long machineCpu = CpuMeter.machineNanos() - machineBefore;
+            checkNoLoss(sink, before, deliveries, result);
+            return new Measured(result, endToEnd, relayCpu, machineCpu);
+        }
+    }
+
+    /** A proxy relaying to the sink; {@code listenerPem} names PEM files in {@code dir} for a STARTTLS listener. */
+    private static ProxyServer startProxy(Path dir, String name, int sinkPort, int sessions, String provider, String listenerPem)
+            throws Exception {
+        List<String> lines = new ArrayList<>(List.of(
+                "hostname: proxy.bench.invalid",
+                "tls_provider: " + provider,
+                "listeners:",
+                "  - name: bench",
+                "    address: 127.0.0.1:0"));
+        if (listenerPem != null) {
+            lines.addAll(List.of(
+                    "    tls:",
+                    "      mode: starttls",
+                    "      certificate: " + listenerPem + ".pem",
+                    "      key: " + listenerPem + ".key"));
+        }
+        lines.addAll(List.of(
+                "upstream:",
+                "  host: 127.0.0.1",
+                "  port: " + sinkPort,
+                "  tls:",
+                "    server_name: localhost",
+                "    trust: ca.pem",
+                // Room for every sender's transaction at once on either event loop: no session churn.
+                "  pool:",
+                "    max_idle: " + Math.max(8, sessions * 2),
+                "limits:",
+                "  max_connections_per_client: " + Math.max(100, sessions * 2),
+                "  max_message_size: 100MB",
+                "metrics:",
+                "  address: 127.0.0.1:0",
+                ""));
+        Path config = dir.resolve(name + ".yaml");
+        Files.writeString(config, String.join("\n", lines), StandardCharsets.UTF_8);
+        return ProxyServer.start(new ConfigLoader().load(config));
+    }
+
+    private static InetSocketAddress postfixAddress() {
+        String postfix = System.getProperty("bench.postfix");
+        if (postfix == null) {
+            return null;
+        }
+        int colon = postfix.lastIndexOf(':');
+        return new InetSocketAddress(postfix.substring(0, colon), Integer.parseInt(postfix.substring(colon + 1)));
     }
 
     /** 250s and deliveries must match one to one: no loss, no duplicate. */
-    private static void checkNoLoss(FakeUpstream sink, int before, LoadGenerator.Result result) {
+    private static void checkNoLoss(FakeUpstream sink, int before, int expected, LoadGenerator.Result result) {
         List<ReceivedMessage> delivered = sink.messages().subList(before, sink.messages().size());
         Set<String> distinct = new HashSet<>();
         delivered.forEach(m -> distinct.add(m.sha256()));
-        if (delivered.size() != result.accepted() || distinct.size() != delivered.size()) {
-            throw new IllegalStateException(result.tag() + ": " + result.accepted() + " accepted but " + delivered.size()
+        if (delivered.size() != expected || distinct.size() != delivered.size()) {
+            throw new IllegalStateException(result.tag() + ": " + expected + " accepted but " + delivered.size()
                     + " delivered (" + distinct.size() + " distinct)");
         }
         if (result.failed() > 0) {
@@ -162,38 +315,56 @@ public final class SideBySide {
         }
     }
 
-    private static Row median(String path, int size, List<Measured> runs) {
-        double[] mps = runs.stream().mapToDouble(Measured::messagesPerSecond).sorted().toArray();
-        double[] mib = runs.stream().mapToDouble(Measured::mebibytesPerSecond).sorted().toArray();
-        double[] p50 = runs.stream().mapToDouble(r -> r.result().percentileMillis(0.5)).sorted().toArray();
-        double[] p99 = runs.stream().mapToDouble(r -> r.result().percentileMillis(0.99)).sorted().toArray();
-        double[] lag = runs.stream().mapToDouble(r -> (r.endToEndNanos() - r.result().elapsedNanos()) / 1e6).sorted().toArray();
+    private static Row median(String section, String path, int sessions, int size, List<Measured> runs) {
         int accepted = runs.stream().mapToInt(r -> r.result().accepted()).sum();
         int failed = runs.stream().mapToInt(r -> r.result().failed()).sum();
-        return new Row(path, size, mid(mps), mid(mib), mid(p50), mid(p99), accepted, failed, Math.max(0, mid(lag)));
+        return new Row(section, path, sessions, size, mid(runs, Measured::messagesPerSecond),
+                mid(runs, Measured::mebibytesPerSecond), mid(runs, r -> r.result().percentileMillis(0.5)),
+                mid(runs, r -> r.result().percentileMillis(0.99)), accepted, failed, mid(runs, Measured::lagMillis),
+                mid(runs, Measured::relayCpuMs), mid(runs, Measured::machineCpuMs));
     }
 
-    private static double mid(double[] sorted) {
+    private static double mid(List<Measured> runs, ToDoubleFunction<Measured> value) {
+        double[] sorted = runs.stream().mapToDouble(value).sorted().toArray();
         return sorted.length == 0 ? Double.NaN : sorted[sorted.length / 2];
     }
 
     private static void print(List<Row> rows, PrintStream out) {
-        out.printf("%-7s %9s %10s %9s %9s %9s %9s %10s%n", "path", "size", "msg/s", "MiB/s", "p50 ms", "p99 ms", "250s", "lag ms");
+        out.printf("%-10s %-7s %8s %8s %9s %9s %8s %8s %7s %8s %9s %9s%n", "section", "path", "sessions", "size", "msg/s",
+                "MiB/s", "p50 ms", "p99 ms", "250s", "lag ms", "relay ms", "total ms");
         for (Row r : rows) {
-            out.printf("%-7s %9d %10.1f %9.2f %9.2f %9.2f %9d %10.0f%n", r.label(), r.size(), r.messagesPerSecond(),
-                    r.mebibytesPerSecond(), r.p50(), r.p99(), r.accepted(), r.lagMillis());
+            out.printf("%-10s %-7s %8d %8d %9.1f %9.2f %8.2f %8.2f %7d %8.0f %9.3f %9.3f%n", r.section(), r.label(),
+                    r.sessions(), r.size(), r.messagesPerSecond(), r.mebibytesPerSecond(), r.p50(), r.p99(), r.accepted(),
+                    r.lagMillis(), r.relayCpuMs(), r.machineCpuMs());
         }
         for (Row proxy : rows) {
             if (!proxy.label().equals("proxy")) {
                 continue;
             }
             for (Row other : rows) {
-                if (other.size() == proxy.size() && !other.label().equals("proxy")) {
-                    out.printf("size %d: proxy/%s msg/s %.2f, p99 %+.2f ms%n", proxy.size(), other.label(),
-                            proxy.messagesPerSecond() / other.messagesPerSecond(), proxy.p99() - other.p99());
+                if (other.size() == proxy.size() && other.sessions() == proxy.sessions() && !other.label().equals("proxy")) {
+                    out.printf("%s, %d sessions, size %d: proxy/%s msg/s %.2f, p50 %+.2f ms, p99 %+.2f ms, CPU per message %.2f%n",
+                            proxy.section(), proxy.sessions(), proxy.size(), other.label(),
+                            proxy.messagesPerSecond() / other.messagesPerSecond(), proxy.p50() - other.p50(),
+                            proxy.p99() - other.p99(), proxy.machineCpuMs() / other.machineCpuMs());
                 }
             }
         }
+        out.println("(relay ms: the relay's own CPU per message; total ms: the whole machine's, sender and sink included)");
         out.println("loss check: every 250 matched exactly one delivery, in every run");
+    }
+
+    private static void writeCsv(List<Row> rows, Path file) throws IOException {
+        List<String> lines = new ArrayList<>();
+        lines.add("section,path,sessions,size,msg_per_s,mib_per_s,p50_ms,p99_ms,accepted,failed,lag_ms,relay_cpu_ms,total_cpu_ms");
+        for (Row r : rows) {
+            lines.add(String.join(",", r.section(), r.label(), Integer.toString(r.sessions()), Integer.toString(r.size()),
+                    Arrays.stream(new double[] {r.messagesPerSecond(), r.mebibytesPerSecond(), r.p50(), r.p99()})
+                            .mapToObj(d -> String.format(java.util.Locale.ROOT, "%.3f", d))
+                            .reduce((a, b) -> a + "," + b).orElseThrow(),
+                    Integer.toString(r.accepted()), Integer.toString(r.failed()),
+                    String.format(java.util.Locale.ROOT, "%.1f,%.4f,%.4f", r.lagMillis(), r.relayCpuMs(), r.machineCpuMs())));
+        }
+        Files.write(file, lines, StandardCharsets.UTF_8);
     }
 }
