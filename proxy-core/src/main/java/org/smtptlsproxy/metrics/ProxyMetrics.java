@@ -7,6 +7,7 @@ import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.Timer;
 import java.time.Duration;
 import java.util.List;
+import java.util.EnumMap;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
@@ -46,6 +47,9 @@ public final class ProxyMetrics {
 
     private final MeterRegistry registry;
     private final Map<String, Counter> counters = new ConcurrentHashMap<>();
+    /** The per-message and per-connection meters, resolved once: no key is built on the hot path. */
+    private final Map<MessageOutcome, Counter> messageCounters = new EnumMap<>(MessageOutcome.class);
+    private final Map<String, Counter> connectionCounters = new ConcurrentHashMap<>();
     private final Map<String, AtomicInteger> active = new ConcurrentHashMap<>();
     private final Map<Side, Timer> handshakeTimers = new ConcurrentHashMap<>();
     private final DistributionSummary messageBytes;
@@ -64,7 +68,8 @@ public final class ProxyMetrics {
         // Every series of a bounded label set exists from the start at zero: a query or alert on
         // a fresh instance sees 0, not "no data".
         for (MessageOutcome outcome : MessageOutcome.values()) {
-            messageCounter(outcome);
+            messageCounters.put(outcome, counter("smtp.proxy.messages", "Mail transactions by the class of their final reply",
+                    "outcome", outcome.label()));
         }
         for (Side side : Side.values()) {
             handshakeTimer(side);
@@ -100,7 +105,7 @@ public final class ProxyMetrics {
 
     /** Creates a listener's series at zero. */
     public void registerListener(String listener) {
-        counter("smtp.proxy.connections", "Inbound connections accepted", "listener", listener);
+        connectionCounter(listener);
         activeGauge(listener);
         for (String reason : REJECTION_REASONS) {
             counter("smtp.proxy.connections.rejected", "Inbound connections refused", "listener", listener, "reason", reason);
@@ -112,7 +117,7 @@ public final class ProxyMetrics {
     }
 
     public void connectionOpened(String listener) {
-        counter("smtp.proxy.connections", "Inbound connections accepted", "listener", listener).increment();
+        connectionCounter(listener).increment();
         activeGauge(listener).incrementAndGet();
     }
 
@@ -147,7 +152,7 @@ public final class ProxyMetrics {
     }
 
     public void messageCompleted(MessageOutcome outcome) {
-        messageCounter(outcome).increment();
+        messageCounters.get(outcome).increment();
     }
 
     public void messageBytes(long octets) {
@@ -167,9 +172,9 @@ public final class ProxyMetrics {
         return counter("smtp.proxy.upstream.sessions", "Upstream session set-ups by outcome", "outcome", outcome);
     }
 
-    private Counter messageCounter(MessageOutcome outcome) {
-        return counter("smtp.proxy.messages", "Mail transactions by the class of their final reply",
-                "outcome", outcome.label());
+    private Counter connectionCounter(String listener) {
+        return connectionCounters.computeIfAbsent(listener,
+                name -> counter("smtp.proxy.connections", "Inbound connections accepted", "listener", name));
     }
 
     private Timer handshakeTimer(Side side) {
