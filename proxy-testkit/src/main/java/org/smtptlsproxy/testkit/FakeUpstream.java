@@ -8,6 +8,7 @@ import io.netty.channel.MultiThreadIoEventLoopGroup;
 import io.netty.channel.nio.NioIoHandler;
 import io.netty.channel.socket.SocketChannel;
 import io.netty.channel.socket.nio.NioServerSocketChannel;
+import io.netty.handler.flush.FlushConsolidationHandler;
 import io.netty.handler.ssl.OpenSsl;
 import io.netty.handler.ssl.SslContext;
 import io.netty.handler.ssl.SslContextBuilder;
@@ -64,6 +65,8 @@ public final class FakeUpstream implements AutoCloseable {
                         if (settings.implicitTls) {
                             ch.pipeline().addLast(FakeUpstreamHandler.TLS, sslContext.newHandler(ch.alloc()));
                         }
+                        // Replies to pipelined commands leave together, as a real PIPELINING server sends them.
+                        ch.pipeline().addLast(new FlushConsolidationHandler(256, true));
                         ch.pipeline().addLast(new FakeUpstreamHandler(FakeUpstream.this));
                     }
                 })
