@@ -12,6 +12,7 @@ import io.netty.channel.SimpleChannelInboundHandler;
 import io.netty.channel.socket.SocketChannel;
 import io.netty.handler.codec.LineBasedFrameDecoder;
 import io.netty.handler.ssl.OpenSsl;
+import io.netty.handler.ssl.OpenSslSessionContext;
 import io.netty.handler.ssl.SslContext;
 import io.netty.handler.ssl.SslContextBuilder;
 import io.netty.handler.ssl.SslHandler;
@@ -99,14 +100,23 @@ public final class LoadGenerator {
         }
     }
 
+    /**
+     * Every connection does a full handshake, as many senders do and as the handshake figures
+     * must: the client keeps no sessions to resume.
+     */
     private static SslContext clientContext(Plan plan) throws SSLException {
-        return SslContextBuilder.forClient()
-                .sslProvider(OpenSsl.isAvailable() ? SslProvider.OPENSSL : SslProvider.JDK)
+        if (!OpenSsl.isAvailable()) {
+            throw new IllegalStateException("the load generator needs BoringSSL (netty-tcnative) to control session reuse");
+        }
+        SslContext context = SslContextBuilder.forClient()
+                .sslProvider(SslProvider.OPENSSL)
                 .protocols(plan.tlsProtocol())
                 // The proxy's inbound list: the CBC suites TLS 1.0 senders offer are in it.
                 .ciphers(TlsContextFactory.DEFAULT_INBOUND_CIPHERS)
                 .trustManager(plan.trust())
                 .build();
+        ((OpenSslSessionContext) context.sessionContext()).setSessionCacheEnabled(false);
+        return context;
     }
 
     /** One run's shared counters; every field is touched on the generator's single event loop or is atomic. */
