@@ -179,6 +179,9 @@ public final class IdleConnectionsMemory {
 
             Variant v = new Variant(name, result, active, dropped, baseline, loaded, afterClose);
             print(v, alive, out);
+            Map.Entry<Integer, List<String>> warnings = proxy.logLines(5, " WARN ", " ERROR ");
+            out.printf("proxy log: %d WARN/ERROR lines%n", warnings.getKey());
+            warnings.getValue().forEach(line -> out.println("  " + line));
             return v;
         }
     }

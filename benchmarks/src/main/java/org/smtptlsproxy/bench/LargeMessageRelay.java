@@ -16,6 +16,7 @@ import java.util.ArrayList;
 import java.util.HexFormat;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.ScheduledFuture;
@@ -140,6 +141,9 @@ public final class LargeMessageRelay {
                 Result result = send(proxy, sink, options);
                 proxy.stop(Duration.ofSeconds(20));
                 print(result, out);
+                // The proxy's own view: its transaction line (size, TLS, reply, ms) and any warning.
+                Map.Entry<Integer, List<String>> lines = proxy.logLines(10, "transactions", " WARN ", " ERROR ");
+                lines.getValue().forEach(line -> out.println("proxy log: " + line));
                 if (!result.proxyAlive()) {
                     out.println(ProxyProcess.tail(proxy.log()));
                 }

@@ -320,6 +320,28 @@ public final class ProxyProcess implements AutoCloseable {
         }
     }
 
+    /** Up to {@code limit} lines of the proxy's log that contain any of {@code needles}, and how many there were. */
+    public Map.Entry<Integer, List<String>> logLines(int limit, String... needles) {
+        List<String> found = new ArrayList<>();
+        int count = 0;
+        try {
+            for (String line : new String(Files.readAllBytes(log), StandardCharsets.UTF_8).lines().toList()) {
+                for (String needle : needles) {
+                    if (line.contains(needle)) {
+                        if (found.size() < limit) {
+                            found.add(line);
+                        }
+                        count++;
+                        break;
+                    }
+                }
+            }
+        } catch (IOException e) {
+            found.add("(no log: " + e.getMessage() + ")");
+        }
+        return Map.entry(count, found);
+    }
+
     /** The last lines of the proxy's log, for failure messages. */
     public static String tail(Path log) {
         try {
