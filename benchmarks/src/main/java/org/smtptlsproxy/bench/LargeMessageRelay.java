@@ -23,6 +23,7 @@ import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
 import org.smtptlsproxy.testkit.FakeUpstream;
+import org.smtptlsproxy.testkit.Fault;
 import org.smtptlsproxy.testkit.KeyType;
 import org.smtptlsproxy.testkit.ReceivedMessage;
 import org.smtptlsproxy.testkit.TestPki;
@@ -50,13 +51,16 @@ import org.smtptlsproxy.testkit.TestPki;
  *   --xmx SIZE            the proxy's -Xmx (default 64m)
  *   --max-direct SIZE     the proxy's -XX:MaxDirectMemorySize (default 64m; "none" leaves it unset)
  *   --deadline-seconds S  the whole transfer must finish within this (default 420)
+ *   --stall-sink          the sink stops reading for 3 s early in the data: without backpressure
+ *                         the proxy would have to buffer what the client sends meanwhile
  * </pre>
  * Exit status 1 unless the message was relayed intact and the proxy survived.
  */
 public final class LargeMessageRelay {
 
+    /** {@code stallSink}: the sink stops reading for 3 s early in the data ({@link Fault#STALL_DATA}). */
     public record Options(long sizeBytes, ProxyProcess.Launcher launcher, String xmx, String maxDirect,
-                          Duration deadline) {
+                          Duration deadline, boolean stallSink) {
     }
 
     /**
@@ -85,6 +89,7 @@ public final class LargeMessageRelay {
         String xmx = "64m";
         String maxDirect = "64m";
         int deadline = 420;
+        boolean stall = false;
         for (int i = 0; i < args.length; i++) {
             switch (args[i]) {
                 case "--size-mib" -> sizeMib = Long.parseLong(args[++i]);
@@ -93,13 +98,14 @@ public final class LargeMessageRelay {
                 case "--xmx" -> xmx = args[++i];
                 case "--max-direct" -> maxDirect = args[++i];
                 case "--deadline-seconds" -> deadline = Integer.parseInt(args[++i]);
+                case "--stall-sink" -> stall = true;
                 default -> {
                     System.err.println("unknown option " + args[i] + " (see the class javadoc)");
                     System.exit(2);
                 }
             }
         }
-        Result result = run(new Options(sizeMib << 20, launcher, xmx, maxDirect, Duration.ofSeconds(deadline)),
+        Result result = run(new Options(sizeMib << 20, launcher, xmx, maxDirect, Duration.ofSeconds(deadline), stall),
                 System.out);
         System.exit(result.relayedIntact() && result.proxyAlive() ? 0 : 1);
     }
@@ -108,8 +114,12 @@ public final class LargeMessageRelay {
         Path dir = Files.createTempDirectory("large-message");
         TestPki pki = TestPki.create("large message CA", KeyType.EC);
         pki.writeCaPem(dir.resolve("ca.pem"));
-        try (FakeUpstream sink = FakeUpstream.builder().identity(pki.issue("localhost", "localhost", "127.0.0.1"))
-                .maxStoredBytes(0).threads(1).build().start()) {
+        FakeUpstream.Builder sinkSettings = FakeUpstream.builder().identity(pki.issue("localhost", "localhost", "127.0.0.1"))
+                .maxStoredBytes(0).threads(1);
+        if (options.stallSink()) {
+            sinkSettings.faults(Fault.STALL_DATA);
+        }
+        try (FakeUpstream sink = sinkSettings.build().start()) {
             Path config = dir.resolve("config.yaml");
             Files.writeString(config, String.join("\n",
                     "hostname: proxy.bench.invalid",
@@ -134,8 +144,8 @@ public final class LargeMessageRelay {
             if (!options.maxDirect().equals("none")) {
                 jvm.add("-XX:MaxDirectMemorySize=" + options.maxDirect());
             }
-            out.printf("%n== %d MiB message, proxy %s %s%n", options.sizeBytes() >> 20, String.join(" ", jvm),
-                    options.launcher());
+            out.printf("%n== %d MiB message, proxy %s %s%s%n", options.sizeBytes() >> 20, String.join(" ", jvm),
+                    options.launcher(), options.stallSink() ? ", sink stalls 3 s" : "");
             try (ProxyProcess proxy = ProxyProcess.start(options.launcher(), jvm, config, 1, dir.resolve("proxy.log"),
                     Duration.ofSeconds(60))) {
                 Result result = send(proxy, sink, options);

@@ -46,7 +46,7 @@ class MemoryBenchSmokeTest {
     @Timeout(60)
     void sixtyFourMebibyteMessageThroughSixtyFourMebibyteHeapArrivesIntact() throws Exception {
         LargeMessageRelay.Result result = LargeMessageRelay.run(new LargeMessageRelay.Options(64L << 20,
-                ProxyProcess.Launcher.currentClassPath(), "64m", "64m", Duration.ofSeconds(45)), System.out);
+                ProxyProcess.Launcher.currentClassPath(), "64m", "64m", Duration.ofSeconds(45), false), System.out);
         assertTrue(result.reply().startsWith("250"), result.reply());
         assertEquals(result.sentSha256(), result.sinkSha256());
         assertEquals(64L << 20, result.sinkSize());
