@@ -144,10 +144,10 @@ public final class IdleConnectionsMemory {
         Files.writeString(config, config(count, clientTls != null, dir, sinkPort), StandardCharsets.UTF_8);
         List<String> jvm = List.of("-Xmx" + options.xmx());
         out.printf("%n== %s: %d idle sessions, proxy %s %s%n", name, count, String.join(" ", jvm), options.launcher());
+        long t0 = System.nanoTime();
         try (ProxyProcess proxy = ProxyProcess.start(options.launcher(), jvm, config, 1, dir.resolve(name + ".log"),
                 Duration.ofSeconds(60));
              IdleClients clients = new IdleClients(2)) {
-            long t0 = System.nanoTime();
             progress(out, t0, "proxy pid " + proxy.pid() + " started");
             InetSocketAddress target = new InetSocketAddress("127.0.0.1", proxy.listenerPort("idle"));
             // Warm-up: classes loaded, code paths run, allocator set up, before the baseline.
@@ -176,6 +176,7 @@ public final class IdleConnectionsMemory {
             progress(out, t0, "closed, sample taken");
             boolean alive = proxy.isAlive();
             proxy.stop(Duration.ofSeconds(20));
+            progress(out, t0, "proxy stopped");
 
             Variant v = new Variant(name, result, active, dropped, baseline, loaded, afterClose);
             print(v, alive, out);

@@ -1,7 +1,6 @@
 package org.smtptlsproxy.bench;
 
 import java.io.IOException;
-import java.io.InputStream;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
@@ -218,34 +217,28 @@ public final class ProxyProcess implements AutoCloseable {
      * live-object histogram (a second full GC).
      */
     public Sample sample(boolean histogram) throws IOException, InterruptedException {
+        // One attach for all of it (jcmd -f): each jcmd is a JVM start, slow on a busy machine.
+        String text = histogram ? jcmd("GC.run", "GC.heap_info", "GC.class_histogram") : jcmd("GC.run", "GC.heap_info");
         long heapUsed = -1;
-        if (jcmd("GC.run") != null) {
-            String info = jcmd("GC.heap_info");
-            if (info != null) {
-                Matcher m = GEN_USED.matcher(info);
-                long used = 0;
-                boolean any = false;
-                while (m.find()) { // G1 prints one line for the heap; generational collectors one per generation
-                    used += Long.parseLong(m.group(2)) * 1024;
-                    any = true;
-                }
-                heapUsed = any ? used : -1;
-            }
-        }
-        Map<String, long[]> classes = new HashMap<>();
         long live = -1;
-        if (histogram) {
-            String text = jcmd("GC.class_histogram");
-            if (text != null) {
-                for (String line : text.split("\n")) {
-                    Matcher row = HISTOGRAM_ROW.matcher(line);
-                    if (row.find()) {
-                        classes.put(row.group(3), new long[] {Long.parseLong(row.group(1)), Long.parseLong(row.group(2))});
-                    }
-                    Matcher total = HISTOGRAM_TOTAL.matcher(line);
-                    if (total.find()) {
-                        live = Long.parseLong(total.group(2));
-                    }
+        Map<String, long[]> classes = new HashMap<>();
+        if (text != null) {
+            Matcher m = GEN_USED.matcher(text);
+            long used = 0;
+            boolean any = false;
+            while (m.find()) { // G1 prints one line for the heap; generational collectors one per generation
+                used += Long.parseLong(m.group(2)) * 1024;
+                any = true;
+            }
+            heapUsed = any ? used : -1;
+            for (String line : text.split("\n")) {
+                Matcher row = HISTOGRAM_ROW.matcher(line);
+                if (row.find()) {
+                    classes.put(row.group(3), new long[] {Long.parseLong(row.group(1)), Long.parseLong(row.group(2))});
+                }
+                Matcher total = HISTOGRAM_TOTAL.matcher(line);
+                if (total.find()) {
+                    live = Long.parseLong(total.group(2));
                 }
             }
         }
@@ -272,25 +265,31 @@ public final class ProxyProcess implements AutoCloseable {
         return -1;
     }
 
-    /** Runs {@code jcmd PID command} (bounded to a minute); its output, or null when it failed. */
-    private String jcmd(String command) throws IOException, InterruptedException {
-        Path jcmd = Path.of(System.getProperty("java.home"), "bin", "jcmd");
-        String executable = Files.isExecutable(jcmd) ? jcmd.toString() : "jcmd";
-        Process p;
+    /** Runs {@code commands} in one {@code jcmd PID -f FILE} (bounded to a minute); the output, or null on failure. */
+    private String jcmd(String... commands) throws IOException, InterruptedException {
+        Path input = Files.createTempFile("jcmd-in", ".txt");
+        Path output = Files.createTempFile("jcmd-out", ".txt");
         try {
-            p = new ProcessBuilder(executable, Long.toString(pid()), command).redirectErrorStream(true).start();
-        } catch (IOException e) {
-            return null; // no jcmd: a JRE without the JDK tools
+            Files.write(input, List.of(commands), StandardCharsets.US_ASCII);
+            Path jcmd = Path.of(System.getProperty("java.home"), "bin", "jcmd");
+            String executable = Files.isExecutable(jcmd) ? jcmd.toString() : "jcmd";
+            Process p;
+            try {
+                // Output to a file, not a pipe: reading a pipe to its end would not be bounded in time.
+                p = new ProcessBuilder(executable, Long.toString(pid()), "-f", input.toString())
+                        .redirectErrorStream(true).redirectOutput(output.toFile()).start();
+            } catch (IOException e) {
+                return null; // no jcmd: a JRE without the JDK tools
+            }
+            if (!p.waitFor(60, TimeUnit.SECONDS)) {
+                p.destroyForcibly();
+                return null;
+            }
+            return p.exitValue() == 0 ? Files.readString(output, StandardCharsets.UTF_8) : null;
+        } finally {
+            Files.deleteIfExists(input);
+            Files.deleteIfExists(output);
         }
-        byte[] out;
-        try (InputStream in = p.getInputStream()) {
-            out = in.readAllBytes();
-        }
-        if (!p.waitFor(60, TimeUnit.SECONDS)) {
-            p.destroyForcibly();
-            return null;
-        }
-        return p.exitValue() == 0 ? new String(out, StandardCharsets.UTF_8) : null;
     }
 
     /** SIGTERM (the proxy drains for its drain_timeout), then a hard kill after {@code timeout}. */
