@@ -214,11 +214,19 @@ public final class ProxyProcess implements AutoCloseable {
 
     /**
      * Full GC, then heap used, RSS and Netty's direct memory; with {@code histogram} also the
-     * live-object histogram (a second full GC).
+     * live-object histogram (a second full GC). With {@code finalize}, pending finalizers run
+     * between two full GCs first: objects that are garbage but finalizable (BoringSSL engines of a
+     * {@code SslProvider.OPENSSL} context have a finalizer) survive one GC and would otherwise
+     * count as live.
      */
-    public Sample sample(boolean histogram) throws IOException, InterruptedException {
+    public Sample sample(boolean histogram, boolean finalize) throws IOException, InterruptedException {
+        List<String> commands = new ArrayList<>(finalize ? List.of("GC.run", "GC.run_finalization", "GC.run") : List.of("GC.run"));
+        commands.add("GC.heap_info");
+        if (histogram) {
+            commands.add("GC.class_histogram");
+        }
         // One attach for all of it (jcmd -f): each jcmd is a JVM start, slow on a busy machine.
-        String text = histogram ? jcmd("GC.run", "GC.heap_info", "GC.class_histogram") : jcmd("GC.run", "GC.heap_info");
+        String text = jcmd(commands.toArray(String[]::new));
         long heapUsed = -1;
         long live = -1;
         Map<String, long[]> classes = new HashMap<>();
