@@ -1,9 +1,18 @@
 package org.smtptlsproxy.bench.jmh;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.netty.buffer.ByteBuf;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.List;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.MethodSource;
+import org.smtptlsproxy.config.BareNewlines;
 
 /**
  * Each JMH benchmark body run a few times without JMH, for every parameter combination: it must
@@ -24,5 +33,61 @@ class BenchmarkBodiesTest {
             bench.tearDown();
         }
         assertEquals(CommandDecoderBench.LINES, CommandDecoderBench.TRANSACTION.split("\r\n").length);
+    }
+
+    static List<Arguments> framerCases() {
+        List<Arguments> cases = new ArrayList<>();
+        for (int size : new int[] {1024, 65536, 1048576}) {
+            for (DataFramerBench.Body body : DataFramerBench.Body.values()) {
+                for (BareNewlines mode : BareNewlines.values()) {
+                    cases.add(Arguments.of(size, body, mode));
+                }
+            }
+        }
+        return cases;
+    }
+
+    @ParameterizedTest
+    @MethodSource("framerCases")
+    void framerFindsTheEndAndPassesEveryOctet(int size, DataFramerBench.Body body, BareNewlines mode) {
+        DataFramerBench bench = new DataFramerBench();
+        bench.size = size;
+        bench.chunk = 16384;
+        bench.body = body;
+        bench.mode = mode;
+        bench.setUp();
+        try {
+            assertEquals((size + 16383) / 16384, bench.reads().size());
+            for (int i = 0; i < 2; i++) {
+                assertEquals(size - 3, bench.message(), "content octets, round " + i);
+                // REJECT counts the content, NORMALIZE the terminator too: both are a full message.
+                long counted = bench.dataSize();
+                assertTrue(counted == size - 3 || counted == size, "octets counted by the decoder: " + counted);
+                for (ByteBuf read : bench.reads()) {
+                    assertEquals(1, read.refCnt(), "every slice and duplicate was released");
+                }
+            }
+        } finally {
+            bench.tearDown();
+        }
+    }
+
+    @Test
+    void sampleMessagesHaveTheirSizeAndShape() {
+        for (int size : new int[] {1024, 65536, 1048576}) {
+            for (boolean dots : new boolean[] {false, true}) {
+                String text = new String(DataFramerBench.message(size, dots), StandardCharsets.US_ASCII);
+                assertEquals(size, text.length());
+                assertTrue(text.endsWith("\r\n.\r\n"));
+                String body = text.substring(text.indexOf("\r\n\r\n") + 4, text.length() - 3);
+                String[] lines = body.split("\r\n");
+                for (String line : lines) {
+                    assertTrue(line.length() <= 76, "line too long: " + line.length());
+                    assertEquals(dots, line.startsWith(".."), line);
+                }
+                assertEquals(-1, body.replace("\r\n", "").indexOf('\r'));
+                assertEquals(-1, body.replace("\r\n", "").indexOf('\n'));
+            }
+        }
     }
 }
