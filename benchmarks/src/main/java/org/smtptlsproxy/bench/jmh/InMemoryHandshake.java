@@ -23,7 +23,7 @@ import javax.net.ssl.SSLException;
  * <p>Server and client CPU time is taken around each side's steps with the thread CPU clock
  * (server engine creation and release count as server time). Both sides run on this thread, so
  * the rest of the wall time is the harness: record copies, task loops, the clock reads
- * themselves.
+ * themselves (about 15 a handshake at under 1 µs each here, about 1% of the fastest case).
  */
 final class InMemoryHandshake {
 

@@ -5,6 +5,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.netty.buffer.ByteBuf;
 import java.nio.charset.StandardCharsets;
+import java.security.interfaces.ECKey;
+import java.security.interfaces.RSAKey;
 import java.util.ArrayList;
 import java.util.List;
 import org.junit.jupiter.api.Test;
@@ -91,6 +93,16 @@ class BenchmarkBodiesTest {
                 assertEquals(-1, body.replace("\r\n", "").indexOf('\n'));
             }
         }
+    }
+
+    @Test
+    void serverKeysAreRsa2048AndP256() {
+        RSAKey rsa = (RSAKey) TlsHandshakeBench.credentials(KeyType.RSA).leaf().key();
+        assertEquals(2048, rsa.getModulus().bitLength());
+        ECKey ec = (ECKey) TlsHandshakeBench.credentials(KeyType.EC).leaf().key();
+        assertEquals(256, ec.getParams().getCurve().getField().getFieldSize());
+        assertEquals(ec.getParams().getOrder(), ((ECKey) TlsHandshakeBench.credentials(KeyType.EC).leaf()
+                .certificate().getPublicKey()).getParams().getOrder());
     }
 
     static List<Arguments> handshakeCases() {
