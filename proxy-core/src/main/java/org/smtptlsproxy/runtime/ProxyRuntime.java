@@ -59,8 +59,6 @@ public final class ProxyRuntime implements AutoCloseable {
     /** Password hashing: slow on purpose, kept off the event loops and bounded to two threads. */
     private final ExecutorService authWork;
     private final List<Channel> serverChannels = new ArrayList<>();
-    /** Every TLS context this runtime built, freed at close (BoringSSL contexts are reference-counted). */
-    private final List<SslContext> tlsContexts = new ArrayList<>();
     private final Map<String, InetSocketAddress> boundAddresses = new LinkedHashMap<>();
     private final ChannelGroup sessions;
     private final ClientRegistry clients = new ClientRegistry();
@@ -95,7 +93,6 @@ public final class ProxyRuntime implements AutoCloseable {
      */
     public ProxyRuntime start() throws SSLException, InterruptedException {
         SslContext upstreamTls = tlsFactory.clientContext(config.upstream().tls());
-        tlsContexts.add(upstreamTls);
         UpstreamConnector connector = new UpstreamConnector(config.upstream(), upstreamTls, config.hostname(),
                 metrics, transport, resolver);
         int loops = workers instanceof MultithreadEventExecutorGroup group ? group.executorCount() : 1;
@@ -105,9 +102,6 @@ public final class ProxyRuntime implements AutoCloseable {
         for (ListenerConfig listener : config.listeners()) {
             metrics.registerListener(listener.name());
             SslContext serverTls = listener.tls().mode() == InboundTlsMode.NONE ? null : tlsFactory.serverContext(listener.tls());
-            if (serverTls != null) {
-                tlsContexts.add(serverTls);
-            }
             UserDirectory users = listener.auth() == null ? null : new UserDirectory(listener.auth().users());
             ListenerContext context = new ListenerContext(listener, serverTls, config.hostname(), config.limits(),
                     config.receivedHeader(), pool, metrics, limiter, clients, shutdown, users, authWork);
@@ -192,7 +186,5 @@ public final class ProxyRuntime implements AutoCloseable {
         acceptors.shutdownGracefully(0, 2, TimeUnit.SECONDS).syncUninterruptibly();
         resolver.shutdownNow();
         authWork.shutdownNow();
-        tlsContexts.forEach(TlsContextFactory::release);
-        tlsContexts.clear();
     }
 }

@@ -6,7 +6,6 @@ import io.netty.handler.ssl.SslContext;
 import io.netty.handler.ssl.SslContextBuilder;
 import io.netty.handler.ssl.SslProvider;
 import io.netty.handler.ssl.SupportedCipherSuiteFilter;
-import io.netty.util.ReferenceCountUtil;
 import java.util.List;
 import javax.net.ssl.SSLException;
 import org.smtptlsproxy.config.InboundTls;
@@ -56,29 +55,20 @@ public final class TlsContextFactory {
     }
 
     /**
-     * BoringSSL in its reference-counted form: each SslHandler frees its engine when it is
-     * removed, so closed connections leave no finalizer behind for the GC (the plain OPENSSL
-     * engines are finalizable). Contexts are freed by whoever built them, with {@link #release}.
-     *
      * @throws IllegalStateException when {@code openssl} is demanded but BoringSSL cannot load here
      */
     public static TlsContextFactory forProvider(TlsProvider choice) {
         return new TlsContextFactory(switch (choice) {
             case JDK -> SslProvider.JDK;
-            case AUTO -> OpenSsl.isAvailable() ? SslProvider.OPENSSL_REFCNT : SslProvider.JDK;
+            case AUTO -> OpenSsl.isAvailable() ? SslProvider.OPENSSL : SslProvider.JDK;
             case OPENSSL -> {
                 if (!OpenSsl.isAvailable()) {
                     throw new IllegalStateException("tls_provider openssl: BoringSSL (netty-tcnative) is not available "
                             + "on this platform: " + OpenSsl.unavailabilityCause());
                 }
-                yield SslProvider.OPENSSL_REFCNT;
+                yield SslProvider.OPENSSL;
             }
         });
-    }
-
-    /** Frees a context this factory built (a no-op for the JDK's); engines still open keep it alive until they close. */
-    public static void release(SslContext context) {
-        ReferenceCountUtil.release(context);
     }
 
     public SslProvider provider() {

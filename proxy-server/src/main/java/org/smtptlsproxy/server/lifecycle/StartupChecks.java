@@ -39,14 +39,14 @@ public final class StartupChecks {
                 continue;
             }
             try {
-                TlsContextFactory.release(factory.serverContext(listener.tls())); // built to be checked, not kept
+                factory.serverContext(listener.tls());
             } catch (Exception e) {
                 problems.add(new ConfigProblem("listeners[" + i + "].tls", 0,
                         "the " + factory.providerName() + " TLS provider refused this setup: " + TlsFailures.reason(e)));
             }
         }
         try {
-            TlsContextFactory.release(factory.clientContext(config.upstream().tls()));
+            factory.clientContext(config.upstream().tls());
         } catch (Exception e) {
             problems.add(new ConfigProblem("upstream.tls", 0,
                     "the " + factory.providerName() + " TLS provider refused this setup: " + TlsFailures.reason(e)));
