@@ -22,6 +22,9 @@ import org.smtptlsproxy.config.BareNewlines;
  */
 final class DataFramer {
 
+    /** ".CRLF": what ends the data after the last line's own CRLF. */
+    private static final int TERMINATOR_OCTETS = 3;
+
     private enum LineState {
         /** After a client CRLF (or at the start of data): a '.' here is stuffing or the terminator. */
         LINE_START,
@@ -169,7 +172,9 @@ final class DataFramer {
                     break;
                 }
             }
-            size += i - start;
+            // The message is what precedes ".CRLF", as on the pass-through path: the terminator
+            // is consumed but not counted (it may have begun in an earlier buffer).
+            size += i - start - (terminated ? TERMINATOR_OCTETS : 0);
             in.readerIndex(i);
             if (size > maxSize) {
                 copy.release();
