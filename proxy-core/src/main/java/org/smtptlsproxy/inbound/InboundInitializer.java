@@ -13,8 +13,8 @@ import org.smtptlsproxy.config.InboundTlsMode;
 import org.smtptlsproxy.runtime.Flushes;
 
 /**
- * Builds each inbound pipeline: flush consolidation, gate, [TLS], idle timer, SMTP decoder, flow control, reply
- * encoder, session. The context comes from a supplier so that a reload applies to new
+ * Builds each inbound pipeline: flush consolidation, gate, [TLS], idle timer, SMTP decoder,
+ * flow control, reply encoder, session. The context comes from a supplier so that a reload applies to new
  * connections while existing ones keep theirs.
  */
 public final class InboundInitializer extends ChannelInitializer<SocketChannel> {

@@ -11,7 +11,6 @@ import io.netty.handler.codec.smtp.SmtpRequestEncoder;
 import io.netty.handler.codec.smtp.SmtpResponseDecoder;
 import io.netty.handler.ssl.SslContext;
 import io.netty.handler.ssl.SslHandler;
-import org.smtptlsproxy.runtime.Flushes;
 import io.netty.util.NetUtil;
 import io.netty.util.concurrent.Future;
 import io.netty.util.concurrent.Promise;
@@ -28,6 +27,7 @@ import org.smtptlsproxy.config.UpstreamConfig;
 import org.smtptlsproxy.config.UpstreamTlsMode;
 import org.smtptlsproxy.metrics.ProxyMetrics;
 import org.smtptlsproxy.outbound.UpstreamFailure.Outcome;
+import org.smtptlsproxy.runtime.Flushes;
 import org.smtptlsproxy.runtime.Transport;
 import org.smtptlsproxy.tls.TlsFailures;
 
