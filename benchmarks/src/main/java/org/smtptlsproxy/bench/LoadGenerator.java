@@ -92,11 +92,15 @@ public final class LoadGenerator {
     public static Result run(Plan plan) throws InterruptedException, SSLException {
         Transport transport = Transport.best();
         EventLoopGroup group = transport.newGroup(1, new DefaultThreadFactory("load-generator", true));
+        Run run = null;
         try {
-            Run run = new Run(plan, transport, group, plan.tlsProtocol() == null ? null : clientContext(plan));
+            run = new Run(plan, transport, group, plan.tlsProtocol() == null ? null : clientContext(plan));
             return run.execute();
         } finally {
             group.shutdownGracefully(0, 1, TimeUnit.SECONDS).sync();
+            if (run != null) {
+                run.body.release();
+            }
         }
     }
 
@@ -141,7 +145,8 @@ public final class LoadGenerator {
             this.transport = transport;
             this.group = group;
             this.tls = tls;
-            this.body = Unpooled.unreleasableBuffer(Unpooled.directBuffer(plan.size()).writeBytes(body(plan.size())));
+            // Shared by every message of the run: each write takes a retained duplicate.
+            this.body = Unpooled.directBuffer(plan.size()).writeBytes(body(plan.size()));
             this.latencies = new long[plan.messages()];
             this.sessionsDone = new CountDownLatch(plan.sessions());
         }
