@@ -6,7 +6,9 @@
 # Default: 50 sessions, 2000 messages per run, 3 rounds, sizes 1 KiB, 10 KiB and 1 MiB.
 # Extra sections through the environment: BENCH_SWEEP=1,10,50 (msg/s versus sessions at 1 KiB),
 # BENCH_RATE=200 (paced latency), BENCH_TLS=1 (BoringSSL against the JDK: handshakes, 1 MiB relay),
-# BENCH_CSV=FILE (every median row as CSV).
+# BENCH_CSV=FILE (every median row as CSV), BENCH_PROXY_PROCESS=1 (each proxy in a JVM of its own,
+# its CPU, GC and JIT included, read from /proc like Postfix's; default: in the benchmark's JVM,
+# the CPU of its threads), BENCH_VERBOSE=1 (every run, not only medians).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./mvnw -q -B -DskipTests install
@@ -21,6 +23,8 @@ fi
 [ -n "${BENCH_SWEEP:-}" ] && props+=("-Dbench.sweep=$BENCH_SWEEP")
 [ -n "${BENCH_RATE:-}" ] && props+=("-Dbench.rate=$BENCH_RATE")
 [ "${BENCH_TLS:-0}" = 1 ] && props+=(-Dbench.tls=true)
+[ "${BENCH_PROXY_PROCESS:-0}" = 1 ] && props+=(-Dbench.proxyProcess=true)
+[ "${BENCH_VERBOSE:-0}" = 1 ] && props+=(-Dbench.verbose=true)
 [ -n "${BENCH_CSV:-}" ] && props+=("-Dbench.csv=$BENCH_CSV")
 java -Xmx2g "${props[@]}" -Djava.security.properties=integration-tests/src/test/resources/legacy-tls.security \
     -Dlogback.configurationFile=benchmarks/src/main/resources/logback-bench.xml \

@@ -15,6 +15,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.function.LongSupplier;
 import java.util.function.ToDoubleFunction;
 import org.smtptlsproxy.config.ConfigLoader;
 import org.smtptlsproxy.server.lifecycle.ProxyServer;
@@ -39,7 +40,8 @@ import org.smtptlsproxy.tls.JdkLegacyProtocols;
  * {@code bench.tls=true} adds BoringSSL against the JDK (inbound handshakes, 1 MiB relay);
  * {@code bench.sinkThreads} sets the sink's event loops (default: one per core, so that the sink
  * is never what limits a path); {@code bench.csv=FILE} writes every median row as CSV; {@code bench.paths=proxy,postfix} runs
- * only those paths (for profiling one).
+ * only those paths (for profiling one); {@code bench.proxyProcess=true} runs each proxy in a JVM of
+ * its own; {@code bench.verbose=true} prints every run, not only medians.
  *
  * <pre>scripts/bench-side-by-side.sh [sessions] [messages] [rounds] [sizes...]</pre>
  */
@@ -86,14 +88,57 @@ public final class SideBySide {
     private enum Relay { NONE, PROXY, POSTFIX }
 
     /** One path: where the senders connect, whether they do STARTTLS (and which version), whose CPU is the relay's. */
-    private record Target(String name, InetSocketAddress address, String senderTls, X509Certificate trust, Relay relay) {
+    private record Target(String name, InetSocketAddress address, String senderTls, X509Certificate trust, Relay relay,
+                          LongSupplier relayCpu) {
 
-        long relayCpuNanos(long postfixPid) {
-            return switch (relay) {
-                case PROXY -> CpuMeter.threadsNanos(PROXY_THREADS);
-                case POSTFIX -> postfixPid > 0 ? CpuMeter.processTreeNanos(postfixPid) : -1;
-                case NONE -> -1;
-            };
+        static Target of(String name, Proxy proxy, String senderTls, X509Certificate trust) {
+            return new Target(name, proxy.listener(), senderTls, trust, Relay.PROXY, proxy::cpuNanos);
+        }
+
+        long relayCpuNanos() {
+            return relayCpu.getAsLong();
+        }
+    }
+
+    /**
+     * A proxy under test. With {@code bench.proxyProcess=true} (what the scripts use) it is a JVM of
+     * its own, so that its CPU (GC and JIT included) and its compiled code are its own, as in
+     * production; otherwise it runs in this JVM (the CI smoke) and its CPU is that of its threads.
+     */
+    private interface Proxy extends AutoCloseable {
+        InetSocketAddress listener();
+
+        long cpuNanos();
+
+        @Override
+        void close() throws Exception;
+    }
+
+    private record InProcessProxy(ProxyServer server) implements Proxy {
+        public InetSocketAddress listener() {
+            return server.listenerAddresses().get("bench");
+        }
+
+        public long cpuNanos() {
+            return CpuMeter.threadsNanos(PROXY_THREADS);
+        }
+
+        public void close() {
+            server.close();
+        }
+    }
+
+    private record ChildProxy(ProxyProcess process) implements Proxy {
+        public InetSocketAddress listener() {
+            return new InetSocketAddress("127.0.0.1", process.listenerPort("bench"));
+        }
+
+        public long cpuNanos() {
+            return CpuMeter.processTreeNanos(process.pid());
+        }
+
+        public void close() {
+            process.close();
         }
     }
 
@@ -131,22 +176,23 @@ public final class SideBySide {
         long postfixPid = Long.getLong("bench.postfixPid", -1);
         try (FakeUpstream sink = FakeUpstream.builder().identity(sinkIdentity).maxStoredBytes(0).threads(Integer.getInteger("bench.sinkThreads", Runtime.getRuntime().availableProcessors()))
                 .bind("127.0.0.1", Integer.getInteger("bench.sinkPort", 0)).build().start();
-             ProxyServer proxy = startProxy(dir, "proxy", sink.port(), sessions, "auto", null)) {
-            Bench bench = new Bench(sink, postfixPid);
+             Proxy proxy = startProxy(dir, "proxy", sink.port(), sessions, "auto", null)) {
+            Bench bench = new Bench(sink);
             X509Certificate ca = pki.caCertificate();
             List<Target> targets = new ArrayList<>(List.of(
-                    new Target("direct", new InetSocketAddress("127.0.0.1", sink.port()), "TLSv1.2", ca, Relay.NONE),
-                    new Target("proxy", proxy.listenerAddresses().get("bench"), null, ca, Relay.PROXY)));
+                    new Target("direct", new InetSocketAddress("127.0.0.1", sink.port()), "TLSv1.2", ca, Relay.NONE, () -> -1),
+                    Target.of("proxy", proxy, null, ca)));
             InetSocketAddress postfix = postfixAddress();
             if (postfix != null) {
-                targets.add(new Target("postfix", postfix, null, ca, Relay.POSTFIX));
+                targets.add(new Target("postfix", postfix, null, ca, Relay.POSTFIX,
+                        () -> postfixPid > 0 ? CpuMeter.processTreeNanos(postfixPid) : -1));
             }
             String only = System.getProperty("bench.paths");
             if (only != null) {
                 targets.removeIf(t -> !List.of(only.split(",")).contains(t.name()));
             }
-            out.printf("%d sessions, %d messages per run, %d interleaved rounds, proxy TLS provider %s, %d cores%n",
-                    sessions, messages, rounds, proxy.runtime().tlsProviderName(), Runtime.getRuntime().availableProcessors());
+            out.printf("%d sessions, %d messages per run, %d interleaved rounds, proxy %s, %d cores%n", sessions, messages,
+                    rounds, proxy instanceof ChildProxy ? "in a JVM of its own" : "in this JVM", Runtime.getRuntime().availableProcessors());
             // The relay path reaches its steady state (fully compiled) only after several thousand
             // messages, and a proxy runs for months: warm it, the generator and the sink first.
             bench.measureInterleaved(targets.stream().filter(t -> t.relay() == Relay.PROXY).toList(), "warm-up", sessions,
@@ -198,18 +244,18 @@ public final class SideBySide {
         TestPki rsa = TestPki.create("bench RSA CA", KeyType.RSA);
         rsa.issue("proxy.bench.invalid", "localhost", "127.0.0.1").writePem(dir, "listener", KeyFormat.PKCS8);
         List<Row> rows = new ArrayList<>();
-        try (ProxyServer boring = startProxy(dir, "boringssl", sinkPort, sessions, "openssl", "listener");
-             ProxyServer jdk = startProxy(dir, "jdk", sinkPort, sessions, "jdk", "listener")) {
+        try (Proxy boring = startProxy(dir, "boringssl", sinkPort, sessions, "openssl", "listener");
+             Proxy jdk = startProxy(dir, "jdk", sinkPort, sessions, "jdk", "listener")) {
             for (String protocol : List.of("TLSv1", "TLSv1.2")) {
                 List<Target> targets = List.of(
-                        new Target("boringssl", boring.listenerAddresses().get("bench"), protocol, rsa.caCertificate(), Relay.PROXY),
-                        new Target("jdk", jdk.listenerAddresses().get("bench"), protocol, rsa.caCertificate(), Relay.PROXY));
+                        Target.of("boringssl", boring, protocol, rsa.caCertificate()),
+                        Target.of("jdk", jdk, protocol, rsa.caCertificate()));
                 bench.measureInterleaved(targets, "warm-up", sessions, 500, 1, 0, 0, 0);
                 rows.addAll(bench.measureInterleaved(targets, "handshake-" + protocol, sessions, messages, rounds, 0, 0, 0));
             }
             List<Target> relays = List.of(
-                    new Target("boringssl", boring.listenerAddresses().get("bench"), null, null, Relay.PROXY),
-                    new Target("jdk", jdk.listenerAddresses().get("bench"), null, null, Relay.PROXY));
+                    Target.of("boringssl", boring, null, null),
+                    Target.of("jdk", jdk, null, null));
             rows.addAll(bench.measureInterleaved(relays, "relay-1MiB", sessions, Math.max(sessions, messages / 20), rounds,
                     1 << 20, 0, 1));
         }
@@ -224,8 +270,8 @@ public final class SideBySide {
         return rows;
     }
 
-    /** The load, where it goes, and the Postfix master whose processes are that relay. */
-    private record Bench(FakeUpstream sink, long postfixPid) {
+    /** The load's sink, where every path delivers. */
+    private record Bench(FakeUpstream sink) {
 
         /** {@code rounds} rounds, each path once a round, then one median row per path. */
         List<Row> measureInterleaved(List<Target> targets, String section, int sessions, int count, int rounds, int size,
@@ -246,22 +292,30 @@ public final class SideBySide {
 
         private Measured measure(Target target, LoadGenerator.Plan plan) throws Exception {
             int before = sink.messages().size();
-            long relayBefore = target.relayCpuNanos(postfixPid);
+            long compilingBefore = java.lang.management.ManagementFactory.getCompilationMXBean().getTotalCompilationTime();
+            long relayBefore = target.relayCpuNanos();
             long machineBefore = CpuMeter.machineNanos();
             long started = System.nanoTime();
             LoadGenerator.Result result = LoadGenerator.run(plan);
             int deliveries = plan.perConnection() == 0 ? 0 : result.accepted();
             sink.awaitMessages(before + deliveries, Duration.ofMinutes(5));
             long endToEnd = System.nanoTime() - started;
-            long relayCpu = relayBefore < 0 ? -1 : target.relayCpuNanos(postfixPid) - relayBefore;
+            long relayCpu = relayBefore < 0 ? -1 : target.relayCpuNanos() - relayBefore;
             long machineCpu = CpuMeter.machineNanos() - machineBefore;
             checkNoLoss(sink, before, deliveries, result);
-            return new Measured(result, endToEnd, relayCpu, machineCpu);
+            Measured measured = new Measured(result, endToEnd, relayCpu, machineCpu);
+            if (Boolean.getBoolean("bench.verbose")) {
+                long compiling = java.lang.management.ManagementFactory.getCompilationMXBean().getTotalCompilationTime()
+                        - compilingBefore;
+                System.out.printf("  %s: %.1f msg/s, relay %.3f ms, machine %.3f ms per message, JIT %d ms%n", plan.tag(),
+                        measured.messagesPerSecond(), measured.relayCpuMs(), measured.machineCpuMs(), compiling);
+            }
+            return measured;
         }
     }
 
     /** A proxy relaying to the sink; {@code listenerPem} names PEM files in {@code dir} for a STARTTLS listener. */
-    private static ProxyServer startProxy(Path dir, String name, int sinkPort, int sessions, String provider, String listenerPem)
+    private static Proxy startProxy(Path dir, String name, int sinkPort, int sessions, String provider, String listenerPem)
             throws Exception {
         List<String> lines = new ArrayList<>(List.of(
                 "hostname: proxy.bench.invalid",
@@ -294,7 +348,11 @@ public final class SideBySide {
                 ""));
         Path config = dir.resolve(name + ".yaml");
         Files.writeString(config, String.join("\n", lines), StandardCharsets.UTF_8);
-        return ProxyServer.start(new ConfigLoader().load(config));
+        if (Boolean.getBoolean("bench.proxyProcess")) {
+            return new ChildProxy(ProxyProcess.start(ProxyProcess.Launcher.currentClassPath(), List.of("-Xmx1g"), config, 1,
+                    dir.resolve(name + ".log"), Duration.ofMinutes(1)));
+        }
+        return new InProcessProxy(ProxyServer.start(new ConfigLoader().load(config)));
     }
 
     private static InetSocketAddress postfixAddress() {
