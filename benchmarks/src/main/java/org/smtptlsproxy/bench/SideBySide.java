@@ -196,7 +196,7 @@ public final class SideBySide {
             // The relay path reaches its steady state (fully compiled) only after several thousand
             // messages, and a proxy runs for months: warm it, the generator and the sink first.
             bench.measureInterleaved(targets.stream().filter(t -> t.relay() == Relay.PROXY).toList(), "warm-up", sessions,
-                    Integer.getInteger("bench.warmup", 10_000), 1, 1024, 0, 1);
+                    Integer.getInteger("bench.warmup", Math.min(10_000, 5 * messages)), 1, 1024, 0, 1);
             List<Row> medians = new ArrayList<>();
             for (int size : sizes) {
                 int count = size >= (1 << 20) ? Math.max(sessions, messages / 20) : messages;
