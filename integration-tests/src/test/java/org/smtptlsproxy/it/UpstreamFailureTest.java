@@ -131,6 +131,26 @@ class UpstreamFailureTest {
     }
 
     @Test
+    void pipelinedDataAfterRefusedRecipientsReadsNoData() throws Exception {
+        // DATA goes upstream behind the RCPT before its refusal is known; the client must still
+        // get the proxy's 554 and the session must go on as if DATA had waited.
+        try (ProxyFixture fixture = ProxyFixture.builder().faults(Fault.RCPT_5XX).start();
+             SmtpTestClient client = fixture.connect("plain")) {
+            client.ehlo("sender.example");
+            client.writeRaw("MAIL FROM:<a@legacy.example>\r\nRCPT TO:<nobody@contoso.example>\r\nDATA\r\n"
+                    + "NOOP\r\n");
+            assertEquals(250, client.readReply().code());
+            assertEquals(550, client.readReply().code());
+            assertEquals("554 5.5.1 No valid recipients", client.readReply().toString());
+            assertEquals("250 2.0.0 OK", client.readReply().toString(), "the line after DATA is a command, not data");
+            assertEquals(503, client.command("MAIL FROM:<a@legacy.example>").code(), "the transaction is still open");
+            assertEquals(250, client.command("RSET").code());
+            assertEquals(250, client.command("MAIL FROM:<a@legacy.example>").code());
+            assertTrue(fixture.upstream.messages().isEmpty());
+        }
+    }
+
+    @Test
     void endOfDataRefusalsComeBackVerbatim() throws Exception {
         for (Fault fault : List.of(Fault.DATA_END_4XX, Fault.DATA_END_5XX)) {
             try (ProxyFixture fixture = ProxyFixture.builder().faults(fault).start();

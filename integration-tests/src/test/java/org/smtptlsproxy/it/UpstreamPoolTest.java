@@ -3,10 +3,12 @@ package org.smtptlsproxy.it;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.smtptlsproxy.testkit.FakeUpstream;
+import org.smtptlsproxy.testkit.Fault;
 import org.smtptlsproxy.testkit.SmtpTestClient;
 
 /** Warm upstream sessions are reused across clients, probed first, and never leak a failure. */
@@ -79,6 +81,37 @@ class UpstreamPoolTest {
                 sendOne(fixture, restarted, 0);
                 assertEquals(1, restarted.connections(), "a fresh session, transparently");
             }
+        }
+    }
+
+    @Test
+    void aPooledSessionTheUpstreamTimedOutIsReplacedWithoutTheClientNoticing() throws Exception {
+        // Every RSET gets 421 and a closed connection, so every reuse fails its probe, with the
+        // client's pipelined MAIL, RCPT and DATA already sent behind it.
+        try (ProxyFixture fixture = ProxyFixture.builder().faults(Fault.RSET_421).start()) {
+            int loops = fixture.proxy.runtime().eventLoops();
+            int clients = 0;
+            long rsets = 0;
+            // Clients are spread over the loops: go on until one met a pooled session.
+            while (rsets == 0 && clients < 4 * loops + 2) {
+                try (SmtpTestClient client = fixture.connect("plain")) {
+                    client.ehlo("sender" + clients + ".example");
+                    client.writeRaw("MAIL FROM:<a@legacy.example>\r\nRCPT TO:<b@contoso.example>\r\nDATA\r\n");
+                    assertEquals("250 2.1.0 Sender OK", client.readReply().toString());
+                    assertEquals("250 2.1.5 Recipient OK", client.readReply().toString());
+                    assertEquals(354, client.readReply().code());
+                    client.writeDotStuffed(("Subject: " + clients + "\r\n\r\nhello\r\n").getBytes(StandardCharsets.US_ASCII));
+                    assertEquals(250, client.readReply().code());
+                    client.quit();
+                }
+                clients++;
+                assertTrue(fixture.upstream.awaitMessages(clients, Duration.ofSeconds(5)));
+                Thread.sleep(50); // the session goes back to the pool when the client's connection closes
+                rsets = fixture.upstream.commandsSeen().stream().filter(c -> c.equals("[tls] RSET")).count();
+            }
+            assertTrue(rsets > 0, "no client met a pooled session");
+            assertEquals(clients, fixture.upstream.messages().size(), "each message delivered exactly once");
+            assertEquals(clients, fixture.upstream.connections(), "each failed probe replaced by a new connection");
         }
     }
 }

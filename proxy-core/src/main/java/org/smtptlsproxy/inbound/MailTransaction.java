@@ -1,7 +1,7 @@
 package org.smtptlsproxy.inbound;
 
-import io.netty.util.concurrent.Future;
 import org.smtptlsproxy.outbound.UpstreamSession;
+import org.smtptlsproxy.outbound.UpstreamTransaction;
 import org.smtptlsproxy.smtp.MailPath;
 import org.smtptlsproxy.smtp.SmtpReply;
 
@@ -10,8 +10,8 @@ final class MailTransaction {
 
     final MailPath sender;
     final long startedNanos = System.nanoTime();
-    /** Completes when the upstream session for this transaction is ready (or cannot be had). */
-    final Future<UpstreamSession> upstream;
+    /** Carries MAIL, RCPT and DATA to the upstream, behind the probe of a reused session. */
+    final UpstreamTransaction upstream;
     int recipients;
     int accepted;
     boolean mailAccepted;
@@ -19,13 +19,16 @@ final class MailTransaction {
     long dataEndNanos;
     /** Set when the proxy itself decided the transaction's end (bare newline, size, lost upstream). */
     SmtpReply abortReply;
+    /** Set by the MAIL step when the upstream lacks an extension the sender's parameters need. */
+    SmtpReply unsupportedUpstream;
 
-    MailTransaction(MailPath sender, Future<UpstreamSession> upstream) {
+    MailTransaction(MailPath sender, UpstreamTransaction upstream) {
         this.sender = sender;
         this.upstream = upstream;
     }
 
+    /** The upstream session, once it has proven alive. */
     UpstreamSession session() {
-        return upstream.isSuccess() ? upstream.getNow() : null;
+        return upstream.session();
     }
 }

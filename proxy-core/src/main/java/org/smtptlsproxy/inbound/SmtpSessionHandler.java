@@ -4,6 +4,7 @@ import io.netty.buffer.Unpooled;
 import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
+import io.netty.channel.EventLoop;
 import io.netty.handler.codec.smtp.DefaultSmtpContent;
 import io.netty.handler.codec.smtp.LastSmtpContent;
 import io.netty.handler.codec.smtp.SmtpContent;
@@ -30,7 +31,9 @@ import org.smtptlsproxy.config.InboundTlsMode;
 import org.smtptlsproxy.metrics.ProxyMetrics;
 import org.smtptlsproxy.metrics.ProxyMetrics.MessageOutcome;
 import org.smtptlsproxy.outbound.UpstreamFailure;
+import org.smtptlsproxy.outbound.UpstreamLease;
 import org.smtptlsproxy.outbound.UpstreamSession;
+import org.smtptlsproxy.outbound.UpstreamTransaction;
 import org.smtptlsproxy.relay.ReceivedHeader;
 import org.smtptlsproxy.relay.TransactionLog;
 import org.smtptlsproxy.smtp.CommandLine;
@@ -59,6 +62,9 @@ public final class SmtpSessionHandler extends ChannelInboundHandlerAdapter {
     private static final int MAX_PENDING_REPLIES = 100;
     /** Protocol errors (5xx replies to commands) before a session is cut off as garbage. */
     private static final int MAX_ERRORS = 20;
+    /** The probe result for this client's own session when its last transaction ended cleanly. */
+    private static final Future<SmtpReply> CLEAN_SESSION =
+            io.netty.util.concurrent.ImmediateEventExecutor.INSTANCE.newSucceededFuture(Replies.OK);
     private static final int SLOW_AFTER_ERRORS = 5;
     private static final long ERROR_DELAY_MILLIS = 100;
     /** A failed AUTH is answered this late: password guessing gets slow. */
@@ -165,7 +171,7 @@ public final class SmtpSessionHandler extends ChannelInboundHandlerAdapter {
             return;
         }
         if (msg instanceof CommandLine command) {
-            if (isSynchronizing(command.verb()) && !replies.isEmpty()) {
+            if (isSynchronizing(command.verb()) && !replies.isEmpty() && !joinsEnvelope(command.verb())) {
                 held = command; // acted on once every earlier reply is out
             } else {
                 execute(command);
@@ -200,6 +206,14 @@ public final class SmtpSessionHandler extends ChannelInboundHandlerAdapter {
             requestNext();
         }
         ctx.fireChannelWritabilityChanged();
+    }
+
+    /**
+     * DATA behind a transaction's MAIL and RCPT runs before their replies are out: it goes upstream
+     * with them, and the proxy still reads no data before its 354 (see {@link #data}).
+     */
+    private boolean joinsEnvelope(String verb) {
+        return verb.equals("DATA") && transaction != null && !transaction.inData;
     }
 
     private static boolean isSynchronizing(String verb) {
@@ -382,33 +396,28 @@ public final class SmtpSessionHandler extends ChannelInboundHandlerAdapter {
             reply(refusal);
             return;
         }
-        MailTransaction txn = new MailTransaction(sender, obtainUpstream());
+        MailTransaction txn = new MailTransaction(sender, upstreamFor());
         transaction = txn;
         Promise<SmtpReply> reply = ctx.executor().newPromise();
         reply(reply);
-        txn.upstream.addListener(f -> {
-            if (!f.isSuccess()) {
-                UpstreamFailure failure = UpstreamFailure.of(f.cause());
-                endTransaction(txn, failure.toReply(), null);
-                reply.setSuccess(failure.toReply());
+        txn.upstream.run(session -> {
+            txn.unsupportedUpstream = checkUpstreamSupports(sender.parameters(), session);
+            if (txn.unsupportedUpstream != null) {
+                return ctx.executor().newSucceededFuture(txn.unsupportedUpstream);
+            }
+            return session.send(SmtpRequests.mail(sender.address(), forwardedParameters(sender.parameters(), session)));
+        }).addListener(r -> {
+            if (r.isSuccess() && txn.unsupportedUpstream != null) {
+                endTransaction(txn, null, null); // refused on the upstream's behalf, nothing was sent
+                reply.setSuccess(txn.unsupportedUpstream);
                 return;
             }
-            UpstreamSession session = txn.session();
-            SmtpReply unsupported = checkUpstreamSupports(sender.parameters(), session);
-            if (unsupported != null) {
-                endTransaction(txn, null, null);
-                reply.setSuccess(unsupported);
-                return;
+            SmtpReply upstreamReply = expect(r, txn, 2);
+            txn.mailAccepted = upstreamReply.isPositiveCompletion();
+            if (!txn.mailAccepted) {
+                endTransaction(txn, upstreamReply, txn.session());
             }
-            session.send(SmtpRequests.mail(sender.address(), forwardedParameters(sender.parameters(), session)))
-                    .addListener(r -> {
-                        SmtpReply upstreamReply = expect(r, txn, 2);
-                        txn.mailAccepted = upstreamReply.isPositiveCompletion();
-                        if (!txn.mailAccepted) {
-                            endTransaction(txn, upstreamReply, session);
-                        }
-                        reply.setSuccess(upstreamReply);
-                    });
+            reply.setSuccess(upstreamReply);
         });
     }
 
@@ -496,23 +505,22 @@ public final class SmtpSessionHandler extends ChannelInboundHandlerAdapter {
         txn.recipients++;
         Promise<SmtpReply> reply = ctx.executor().newPromise();
         reply(reply);
-        // Sent as soon as the session is ready, not after MAIL's reply: pipelined upstream too.
-        txn.upstream.addListener(f -> {
-            if (!f.isSuccess()) {
-                reply.setSuccess(UpstreamFailure.of(f.cause()).toReply());
-                return;
+        // Sent at once, not after MAIL's reply: pipelined upstream too. SmtpRequests adds the brackets.
+        txn.upstream.run(session -> session.send(SmtpRequests.rcpt(recipient.address()))).addListener(r -> {
+            SmtpReply upstreamReply = expect(r, txn, 2);
+            if (upstreamReply.isPositiveCompletion()) {
+                txn.accepted++;
             }
-            // SmtpRequests adds the angle brackets itself.
-            txn.session().send(SmtpRequests.rcpt(recipient.address())).addListener(r -> {
-                SmtpReply upstreamReply = expect(r, txn, 2);
-                if (upstreamReply.isPositiveCompletion()) {
-                    txn.accepted++;
-                }
-                reply.setSuccess(upstreamReply);
-            });
+            reply.setSuccess(upstreamReply);
         });
     }
 
+    /**
+     * DATA goes upstream right behind the envelope, before its replies are in (RFC 2920), so a
+     * pipelining sender's MAIL, RCPT and DATA cost the upstream one round trip. What the proxy
+     * would have said had it waited (no MAIL, no accepted recipient) is decided when the reply
+     * comes, and overrides it.
+     */
     private void data(CommandLine command) {
         MailTransaction txn = transaction;
         SmtpReply refusal = null;
@@ -522,11 +530,6 @@ public final class SmtpSessionHandler extends ChannelInboundHandlerAdapter {
             refusal = Replies.NEED_MAIL;
         } else if (txn.recipients == 0) {
             refusal = Replies.NEED_RCPT;
-        } else if (txn.accepted == 0) {
-            refusal = Replies.NO_VALID_RECIPIENTS;
-        } else if (txn.session() == null || !txn.session().isUsable()) {
-            refusal = Replies.UPSTREAM_LOST;
-            endTransaction(txn, refusal, null);
         }
         if (refusal != null) {
             reply(refusal);
@@ -534,25 +537,35 @@ public final class SmtpSessionHandler extends ChannelInboundHandlerAdapter {
             continueAfter("DATA");
             return;
         }
-        UpstreamSession session = txn.session();
         Promise<SmtpReply> reply = ctx.executor().newPromise();
         reply(reply);
-        session.send(SmtpRequests.data()).addListener(r -> {
+        txn.upstream.run(session -> session.send(SmtpRequests.data())).addListener(r -> {
             SmtpReply upstreamReply = expect(r, txn, 3);
-            if (upstreamReply.code() == 354) {
+            UpstreamSession session = txn.session();
+            SmtpReply ownReply = transaction != txn ? Replies.NEED_MAIL
+                    : txn.accepted == 0 ? Replies.NO_VALID_RECIPIENTS : null;
+            if (ownReply == null && upstreamReply.code() == 354) {
                 txn.inData = true;
                 session.onWritable(this::onUpstreamWritable);
                 if (context.receivedHeader()) {
                     session.writeContent(new DefaultSmtpContent(Unpooled.wrappedBuffer(receivedHeader())));
                 }
                 decoder.startData();
+                reply.setSuccess(upstreamReply);
+                return;
+            }
+            if (upstreamReply.code() == 354) {
+                // Ready for data of a transaction we refuse: only a dropped connection ends that.
+                session.abort("upstream accepted DATA without a MAIL or an accepted recipient");
             } else {
-                endTransaction(txn, upstreamReply, session);
                 // The upstream's encoder still expects content after DATA: only RSET clears that.
                 upstreamNeedsReset = true;
-                decoder.resumeCommands();
             }
-            reply.setSuccess(upstreamReply);
+            if (ownReply == null) {
+                endTransaction(txn, upstreamReply, session);
+            }
+            decoder.resumeCommands();
+            reply.setSuccess(ownReply != null ? ownReply : upstreamReply);
         });
         readWhenDrained = true;
     }
@@ -852,9 +865,7 @@ public final class SmtpSessionHandler extends ChannelInboundHandlerAdapter {
         txn.abortReply = reply;
         decoder.discardData();
         UpstreamSession session = txn.session();
-        if (session != null) {
-            session.abort("message aborted by the proxy: " + reply.oneLine());
-        }
+        txn.upstream.abandon("message aborted by the proxy: " + reply.oneLine());
         if (upstream == session) {
             upstream = null;
         }
@@ -881,49 +892,34 @@ public final class SmtpSessionHandler extends ChannelInboundHandlerAdapter {
         return reply;
     }
 
-    private Future<UpstreamSession> obtainUpstream() {
+    /**
+     * The upstream side of a new transaction: on this client's session of its previous one
+     * (behind an RSET if that one did not end cleanly), else on one from the pool.
+     */
+    private UpstreamTransaction upstreamFor() {
+        EventLoop loop = ctx.channel().eventLoop();
         UpstreamSession current = upstream;
+        Future<UpstreamLease> lease;
         if (current != null && current.isUsable()) {
-            if (!upstreamNeedsReset) {
-                return ctx.executor().newSucceededFuture(current);
-            }
-            upstreamNeedsReset = false;
-            Promise<UpstreamSession> ready = ctx.executor().newPromise();
-            current.send(SmtpRequests.rset()).addListener(f -> {
-                if (f.isSuccess() && ((SmtpReply) f.getNow()).isPositiveCompletion()) {
-                    ready.setSuccess(current);
-                } else {
-                    current.abort("RSET refused");
-                    upstream = null;
-                    openUpstream().addListener(o -> {
-                        if (o.isSuccess()) {
-                            ready.setSuccess((UpstreamSession) o.getNow());
-                        } else {
-                            ready.setFailure(o.cause());
-                        }
-                    });
-                }
-            });
-            return ready;
+            Future<SmtpReply> probe = upstreamNeedsReset ? current.send(SmtpRequests.rset()) : CLEAN_SESSION;
+            lease = loop.newSucceededFuture(new UpstreamLease(current, probe));
+        } else {
+            upstream = null;
+            lease = context.upstream().lease(loop);
         }
-        upstream = null;
         upstreamNeedsReset = false;
-        return openUpstream();
-    }
-
-    private Future<UpstreamSession> openUpstream() {
-        Future<UpstreamSession> opening = context.upstream().acquire(ctx.channel().eventLoop());
-        opening.addListener(f -> {
-            if (f.isSuccess()) {
-                UpstreamSession session = opening.getNow();
-                if (phase == Phase.CLOSING || !ctx.channel().isActive()) {
-                    context.upstream().release(session, ctx.channel().eventLoop()); // the client left meanwhile
-                } else {
-                    upstream = session;
-                }
+        UpstreamTransaction envelope = new UpstreamTransaction(loop, context.upstream(), lease);
+        envelope.proven().addListener(f -> {
+            if (!f.isSuccess()) {
+                return;
+            }
+            if (phase == Phase.CLOSING) {
+                context.upstream().release(envelope.session(), loop); // the probe clears what we sent
+            } else {
+                upstream = envelope.session(); // kept for this client's next transaction
             }
         });
-        return opening;
+        return envelope;
     }
 
     /** RSET, EHLO, QUIT or a closed connection in the middle of a transaction. */
@@ -935,6 +931,9 @@ public final class SmtpSessionHandler extends ChannelInboundHandlerAdapter {
         transaction = null;
         if (txn.inData) {
             abortData(txn, Replies.UPSTREAM_LOST);
+        } else if (txn.session() == null) {
+            // Still waiting for a session or its probe: drop that one, the next MAIL starts afresh.
+            txn.upstream.abandon("transaction reset before the upstream session was ready");
         } else {
             upstreamNeedsReset = true;
         }
@@ -998,8 +997,8 @@ public final class SmtpSessionHandler extends ChannelInboundHandlerAdapter {
         transaction = null;
         // Mid-transaction the upstream must not see an end-of-data: close it instead. Nothing is
         // lost, the client never got its 250 and will retry.
-        if (txn != null && txn.session() != null) {
-            txn.session().abort("client disconnected in the middle of a transaction");
+        if (txn != null) {
+            txn.upstream.abandon("client disconnected in the middle of a transaction");
         }
         if (upstream != null) {
             // Between transactions the session is still good: keep it warm for the next client.

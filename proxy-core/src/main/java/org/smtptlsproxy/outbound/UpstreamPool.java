@@ -18,7 +18,8 @@ import org.smtptlsproxy.smtp.SmtpReply;
  * STARTTLS and TLS set-up. Idle sessions are kept per event loop: a session is only ever reused
  * on the loop it lives on, so a relay still runs on one thread and the per-loop queues need no
  * lock. Every reuse starts with an RSET probe; a session that fails it, closed, or idled past
- * {@code idle_timeout} is dropped, never handed to a client.
+ * {@code idle_timeout} is dropped. {@link UpstreamTransaction} keeps a failed probe out of the
+ * client's replies.
  */
 public final class UpstreamPool {
 
@@ -26,6 +27,9 @@ public final class UpstreamPool {
     private final int maxIdlePerLoop;
     private final Duration idleTimeout;
     private final Map<EventLoop, ArrayDeque<Idle>> idleByLoop = new ConcurrentHashMap<>();
+
+    /** The probe result of a connection that was just set up: its EHLO is proof enough. */
+    static final SmtpReply PROVEN = SmtpReply.of(250, "2.0.0 New session");
 
     private record Idle(UpstreamSession session, ScheduledFuture<?> expiry) {
     }
@@ -39,40 +43,35 @@ public final class UpstreamPool {
         this.idleTimeout = config.idleTimeout();
     }
 
-    /** A ready session for a new transaction on {@code loop}: a pooled one if it passes RSET, else a new one. */
-    public Future<UpstreamSession> acquire(EventLoop loop) {
-        Promise<UpstreamSession> result = loop.newPromise();
-        tryNextIdle(loop, result);
-        return result;
+    /**
+     * A session for a new transaction on {@code loop}: the most recently used idle one, with its
+     * RSET probe already on the wire, or else a new connection. The caller pipelines its commands
+     * behind the probe and starts over with {@link #open} if the probe fails.
+     */
+    public Future<UpstreamLease> lease(EventLoop loop) {
+        ArrayDeque<Idle> idle = idleByLoop.get(loop);
+        Idle candidate;
+        while (idle != null && (candidate = idle.pollLast()) != null) { // most recent: least likely to be stale
+            candidate.expiry().cancel(false);
+            UpstreamSession session = candidate.session();
+            if (session.isUsable()) {
+                return loop.newSucceededFuture(new UpstreamLease(session, session.send(SmtpRequests.rset())));
+            }
+        }
+        return open(loop);
     }
 
-    private void tryNextIdle(EventLoop loop, Promise<UpstreamSession> result) {
-        ArrayDeque<Idle> idle = idleByLoop.get(loop);
-        Idle candidate = idle == null ? null : idle.pollLast(); // most recently used: least likely to be stale
-        if (candidate == null) {
-            connector.open(loop).addListener(f -> {
-                if (f.isSuccess()) {
-                    result.trySuccess((UpstreamSession) f.getNow());
-                } else {
-                    result.tryFailure(f.cause());
-                }
-            });
-            return;
-        }
-        candidate.expiry().cancel(false);
-        UpstreamSession session = candidate.session();
-        if (!session.isUsable()) {
-            tryNextIdle(loop, result);
-            return;
-        }
-        session.send(SmtpRequests.rset()).addListener(f -> {
-            if (f.isSuccess() && ((SmtpReply) f.getNow()).isPositiveCompletion()) {
-                result.trySuccess(session);
+    /** A new, verified connection; it needs no probe. */
+    public Future<UpstreamLease> open(EventLoop loop) {
+        Promise<UpstreamLease> result = loop.newPromise();
+        connector.open(loop).addListener(f -> {
+            if (f.isSuccess()) {
+                result.trySuccess(new UpstreamLease((UpstreamSession) f.getNow(), loop.newSucceededFuture(PROVEN)));
             } else {
-                session.abort("pooled session failed its RSET probe");
-                tryNextIdle(loop, result);
+                result.tryFailure(f.cause());
             }
         });
+        return result;
     }
 
     /**

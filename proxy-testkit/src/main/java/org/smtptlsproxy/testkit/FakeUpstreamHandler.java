@@ -150,6 +150,11 @@ final class FakeUpstreamHandler extends ChannelInboundHandlerAdapter {
             case "RCPT" -> rcpt(ctx, line);
             case "DATA" -> data(ctx);
             case "RSET" -> {
+                if (settings.has(Fault.RSET_421)) {
+                    ctx.writeAndFlush(ascii("421 4.4.2 Connection dropped due to timeout\r\n"))
+                            .addListener(ChannelFutureListener.CLOSE);
+                    return false;
+                }
                 resetTransaction();
                 write(ctx, "250 2.0.0 Resetting");
             }

@@ -27,6 +27,11 @@ public enum Fault {
     STALL_DATA,
     /** The end of data is never answered. */
     SILENT_AT_DATA_END,
+    /**
+     * RSET gets {@code 421 4.4.2} and the connection closes, as a server does with a session it
+     * has timed out: what a reused pooled session meets when the upstream dropped it first.
+     */
+    RSET_421,
     /** The 220 to STARTTLS carries an extra plaintext {@code 250} line in the same packet. */
     STARTTLS_INJECTION
 }
