@@ -176,12 +176,17 @@ public final class SideBySide {
         long postfixPid = Long.getLong("bench.postfixPid", -1);
         try (FakeUpstream sink = FakeUpstream.builder().identity(sinkIdentity).maxStoredBytes(0).threads(Integer.getInteger("bench.sinkThreads", Runtime.getRuntime().availableProcessors()))
                 .bind("127.0.0.1", Integer.getInteger("bench.sinkPort", 0)).build().start();
-             Proxy proxy = startProxy(dir, "proxy", sink.port(), sessions, "auto", null)) {
+             Proxy proxy = startProxy(dir, "proxy", sink.port(), sessions, "auto", null);
+             Proxy baseline = baselineJar() == null ? null
+                     : startProxy(dir, "baseline", sink.port(), sessions, "auto", null, ProxyProcess.Launcher.jar(baselineJar()))) {
             Bench bench = new Bench(sink);
             X509Certificate ca = pki.caCertificate();
             List<Target> targets = new ArrayList<>(List.of(
                     new Target("direct", new InetSocketAddress("127.0.0.1", sink.port()), "TLSv1.2", ca, Relay.NONE, () -> -1),
                     Target.of("proxy", proxy, null, ca)));
+            if (baseline != null) {
+                targets.add(Target.of("baseline", baseline, null, ca));
+            }
             InetSocketAddress postfix = postfixAddress();
             if (postfix != null) {
                 targets.add(new Target("postfix", postfix, null, ca, Relay.POSTFIX,
@@ -193,10 +198,11 @@ public final class SideBySide {
             }
             out.printf("%d sessions, %d messages per run, %d interleaved rounds, proxy %s, %d cores%n", sessions, messages,
                     rounds, proxy instanceof ChildProxy ? "in a JVM of its own" : "in this JVM", Runtime.getRuntime().availableProcessors());
-            // The relay path reaches its steady state (fully compiled) only after several thousand
-            // messages, and a proxy runs for months: warm it, the generator and the sink first.
-            bench.measureInterleaved(targets.stream().filter(t -> t.relay() == Relay.PROXY).toList(), "warm-up", sessions,
-                    Integer.getInteger("bench.warmup", Math.min(10_000, 5 * messages)), 1, 1024, 0, 1);
+            // Nothing is measured before the JIT of the generator, the sink and the proxies is done:
+            // the relay path needs tens of thousands of messages to compile fully, and a proxy runs
+            // for months, so its steady state is the figure that matters.
+            int warmUpRounds = bench.warmUntilSteady(targets, sessions, messages, Integer.getInteger("bench.warmupRounds", 12));
+            out.printf("warm-up: %d rounds of %d messages a path%n", warmUpRounds, messages);
             List<Row> medians = new ArrayList<>();
             for (int size : sizes) {
                 int count = size >= (1 << 20) ? Math.max(sessions, messages / 20) : messages;
@@ -273,6 +279,26 @@ public final class SideBySide {
     /** The load's sink, where every path delivers. */
     private record Bench(FakeUpstream sink) {
 
+        /**
+         * Interleaved warm-up rounds of 1 KiB messages until the machine's CPU per message, summed
+         * over the paths, moved by less than 5 % twice in a row, or {@code maxRounds}. Returns the
+         * rounds it took.
+         */
+        int warmUntilSteady(List<Target> targets, int sessions, int count, int maxRounds) throws Exception {
+            double previous = Double.NaN;
+            int steadySteps = 0;
+            for (int round = 1; round <= maxRounds; round++) {
+                double cpu = measureInterleaved(targets, "warm-up", sessions, count, 1, 1024, 0, 1).stream()
+                        .mapToDouble(Row::machineCpuMs).sum();
+                steadySteps = Math.abs(cpu - previous) < 0.05 * previous ? steadySteps + 1 : 0;
+                if (steadySteps == 2) {
+                    return round;
+                }
+                previous = cpu;
+            }
+            return maxRounds;
+        }
+
         /** {@code rounds} rounds, each path once a round, then one median row per path. */
         List<Row> measureInterleaved(List<Target> targets, String section, int sessions, int count, int rounds, int size,
                                      double rate, int perConnection) throws Exception {
@@ -314,9 +340,28 @@ public final class SideBySide {
         }
     }
 
+    /**
+     * An earlier build to measure against ({@code bench.baseline}: its runnable jar). Both proxies
+     * then run in JVMs of their own, so they are measured the same way.
+     */
+    private static Path baselineJar() {
+        String jar = System.getProperty("bench.baseline");
+        return jar == null ? null : Path.of(jar);
+    }
+
     /** A proxy relaying to the sink; {@code listenerPem} names PEM files in {@code dir} for a STARTTLS listener. */
     private static Proxy startProxy(Path dir, String name, int sinkPort, int sessions, String provider, String listenerPem)
             throws Exception {
+        // By default in a JVM of its own, measured like Postfix: the whole process, GC and JIT
+        // included, and no call site shared with the generator's and the sink's Netty code.
+        boolean ownJvm = Boolean.parseBoolean(System.getProperty("bench.proxyProcess", "true")) || baselineJar() != null;
+        return startProxy(dir, name, sinkPort, sessions, provider, listenerPem,
+                ownJvm ? ProxyProcess.Launcher.currentClassPath() : null);
+    }
+
+    /** @param launcher how to start the proxy in a JVM of its own; null: in this JVM */
+    private static Proxy startProxy(Path dir, String name, int sinkPort, int sessions, String provider, String listenerPem,
+                                    ProxyProcess.Launcher launcher) throws Exception {
         List<String> lines = new ArrayList<>(List.of(
                 "hostname: proxy.bench.invalid",
                 "tls_provider: " + provider,
@@ -348,8 +393,8 @@ public final class SideBySide {
                 ""));
         Path config = dir.resolve(name + ".yaml");
         Files.writeString(config, String.join("\n", lines), StandardCharsets.UTF_8);
-        if (Boolean.getBoolean("bench.proxyProcess")) {
-            return new ChildProxy(ProxyProcess.start(ProxyProcess.Launcher.currentClassPath(), List.of("-Xmx1g"), config, 1,
+        if (launcher != null) {
+            return new ChildProxy(ProxyProcess.start(launcher, List.of("-Xmx1g"), config, 1,
                     dir.resolve(name + ".log"), Duration.ofMinutes(1)));
         }
         return new InProcessProxy(ProxyServer.start(new ConfigLoader().load(config)));

@@ -12,6 +12,7 @@ class LoadSmokeTest {
 
     @Test
     void twoHundredMessagesEachWayWithoutLoss() throws Exception {
+        System.setProperty("bench.warmupRounds", "1"); // a smoke, not a measurement
         List<SideBySide.Row> rows = SideBySide.run(10, 200, 1, List.of(2048), System.out);
         assertEquals(2, rows.size());
         for (SideBySide.Row row : rows) {
