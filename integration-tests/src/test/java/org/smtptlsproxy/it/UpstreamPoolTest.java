@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
+import java.util.List;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.smtptlsproxy.testkit.FakeUpstream;
@@ -50,6 +51,25 @@ class UpstreamPoolTest {
                 sendOne(fixture, fixture.upstream, i);
             }
             assertEquals(3, fixture.upstream.connections());
+        }
+    }
+
+    @Test
+    void newUpstreamConnectionsResumeTheirTlsSession() throws Exception {
+        for (String protocol : List.of("TLSv1.2", "TLSv1.3")) {
+            // No pooling: every message needs a new connection, and all but the first resume.
+            try (ProxyFixture fixture = ProxyFixture.builder().upstreamProtocols(protocol)
+                    .upstream("pool:").upstream("  max_idle: 0").start()) {
+                for (int i = 0; i < 3; i++) {
+                    sendOne(fixture, fixture.upstream, i);
+                }
+                assertEquals(3, fixture.upstream.connections());
+                String metrics = fixture.metrics();
+                assertTrue(metrics.contains("smtp_proxy_tls_handshakes_total{outcome=\"success\",protocol=\"" + protocol
+                        + "\",side=\"outbound\"} 3.0"), metrics);
+                assertTrue(metrics.contains("smtp_proxy_tls_sessions_resumed_total{side=\"outbound\"} 2.0"),
+                        protocol + ": " + metrics.lines().filter(l -> l.contains("resumed")).toList());
+            }
         }
     }
 

@@ -40,6 +40,7 @@ import org.smtptlsproxy.smtp.CommandLine;
 import org.smtptlsproxy.smtp.MailPath;
 import org.smtptlsproxy.smtp.Replies;
 import org.smtptlsproxy.smtp.SmtpReply;
+import org.smtptlsproxy.tls.SessionResumption;
 import org.smtptlsproxy.tls.TlsFailures;
 
 /**
@@ -626,6 +627,9 @@ public final class SmtpSessionHandler extends ChannelInboundHandlerAdapter {
             if (f.isSuccess()) {
                 tls = ssl.engine().getSession();
                 context.metrics().tlsHandshake(ProxyMetrics.Side.INBOUND, tls.getProtocol(), true, elapsed);
+                if (SessionResumption.resumed(ssl.engine())) {
+                    context.metrics().tlsSessionResumed(ProxyMetrics.Side.INBOUND);
+                }
             } else {
                 context.metrics().tlsHandshake(ProxyMetrics.Side.INBOUND, null, false, elapsed);
                 context.metrics().tlsHandshakeFailed(ProxyMetrics.Side.INBOUND, TlsFailures.label(f.cause()));

@@ -73,6 +73,7 @@ public final class ProxyMetrics {
         }
         for (Side side : Side.values()) {
             handshakeTimer(side);
+            resumedCounter(side);
             for (String reason : HANDSHAKE_FAILURE_REASONS) {
                 tlsHandshakeFailureCounter(side, reason);
             }
@@ -139,6 +140,19 @@ public final class ProxyMetrics {
         if (success) {
             handshakeTimer(side).record(nanos, TimeUnit.NANOSECONDS);
         }
+    }
+
+    /**
+     * A successful handshake that resumed an earlier session. Counted for BoringSSL only: the
+     * JDK's engine does not tell.
+     */
+    public void tlsSessionResumed(Side side) {
+        resumedCounter(side).increment();
+    }
+
+    private Counter resumedCounter(Side side) {
+        return counter("smtp.proxy.tls.sessions.resumed", "TLS handshakes that resumed an earlier session (BoringSSL)",
+                "side", side.label());
     }
 
     /** {@code reason} comes from {@code TlsFailures.label}: a handful of fixed values. */

@@ -29,6 +29,7 @@ import org.smtptlsproxy.metrics.ProxyMetrics;
 import org.smtptlsproxy.outbound.UpstreamFailure.Outcome;
 import org.smtptlsproxy.smtp.EhloCapabilities;
 import org.smtptlsproxy.smtp.SmtpReply;
+import org.smtptlsproxy.tls.SessionResumption;
 import org.smtptlsproxy.tls.TlsFailures;
 
 /**
@@ -284,6 +285,9 @@ public final class UpstreamSession extends ChannelInboundHandlerAdapter {
             if (f.isSuccess()) {
                 tlsSession = ssl.engine().getSession();
                 metrics.tlsHandshake(ProxyMetrics.Side.OUTBOUND, tlsSession.getProtocol(), true, elapsed);
+                if (SessionResumption.resumed(ssl.engine())) {
+                    metrics.tlsSessionResumed(ProxyMetrics.Side.OUTBOUND);
+                }
                 tlsUpgrade = null;
                 if (upgraded != null) {
                     upgraded.trySuccess(null);
