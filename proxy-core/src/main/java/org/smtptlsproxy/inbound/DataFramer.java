@@ -5,7 +5,6 @@ import io.netty.buffer.ByteBufAllocator;
 import io.netty.handler.codec.smtp.DefaultLastSmtpContent;
 import io.netty.handler.codec.smtp.DefaultSmtpContent;
 import io.netty.handler.codec.smtp.LastSmtpContent;
-import io.netty.util.ByteProcessor;
 import java.util.List;
 import org.smtptlsproxy.config.BareNewlines;
 
@@ -77,12 +76,18 @@ final class DataFramer {
         int i = start;
         while (i < end) {
             if (state == LineState.IN_LINE) {
-                int crlf = in.forEachByte(i, end - i, ByteProcessor.FIND_CRLF);
-                if (crlf < 0) {
+                int lineBreak = LineBreakScanner.indexOfLineBreak(in, i, end);
+                if (lineBreak < 0) {
                     i = end;
                     break;
                 }
-                i = crlf;
+                // Most lines end in CRLF and the next one starts with an ordinary octet: then the
+                // state stays IN_LINE and the scan goes on from that octet, one read for all three.
+                if (lineBreak + 3 <= end && isCrLfOrdinary(in.getMediumLE(lineBreak))) {
+                    i = lineBreak + 3;
+                    continue;
+                }
+                i = lineBreak;
             }
             byte b = in.getByte(i);
             switch (state) {
@@ -136,6 +141,15 @@ final class DataFramer {
             return skipToTerminator(in, out);
         }
         return false;
+    }
+
+    /** True for CR, LF and then neither '.', CR nor LF (three octets, the first in the low byte). */
+    private static boolean isCrLfOrdinary(int threeOctets) {
+        if ((threeOctets & 0xFFFF) != ('\n' << 8 | '\r')) {
+            return false;
+        }
+        int next = threeOctets >>> 16 & 0xFF;
+        return next != '.' && next != '\r' && next != '\n';
     }
 
     private static LineState afterOrdinary(byte b) {
