@@ -174,7 +174,7 @@ public final class SideBySide {
         TestPki.Identity sinkIdentity = pki.issue("localhost", "localhost", "127.0.0.1");
         pki.writeCaPem(dir.resolve("ca.pem"));
         long postfixPid = Long.getLong("bench.postfixPid", -1);
-        try (FakeUpstream sink = FakeUpstream.builder().identity(sinkIdentity).maxStoredBytes(0).threads(Integer.getInteger("bench.sinkThreads", Runtime.getRuntime().availableProcessors()))
+        try (FakeUpstream sink = FakeUpstream.builder().identity(sinkIdentity).maxStoredBytes(0).sha256(false).threads(Integer.getInteger("bench.sinkThreads", Runtime.getRuntime().availableProcessors()))
                 .bind("127.0.0.1", Integer.getInteger("bench.sinkPort", 0)).build().start();
              Proxy proxy = startProxy(dir, "proxy", sink.port(), sessions, "auto", null);
              Proxy baseline = baselineJar() == null ? null
@@ -416,8 +416,8 @@ public final class SideBySide {
     /** 250s and deliveries must match one to one: no loss, no duplicate. */
     private static void checkNoLoss(FakeUpstream sink, int before, int expected, LoadGenerator.Result result) {
         List<ReceivedMessage> delivered = sink.messages().subList(before, sink.messages().size());
-        Set<String> distinct = new HashSet<>();
-        delivered.forEach(m -> distinct.add(m.sha256()));
+        Set<Long> distinct = new HashSet<>();
+        delivered.forEach(m -> distinct.add(m.checksum()));
         if (delivered.size() != expected || distinct.size() != delivered.size()) {
             throw new IllegalStateException(result.tag() + ": " + expected + " accepted but " + delivered.size()
                     + " delivered (" + distinct.size() + " distinct)");

@@ -43,6 +43,7 @@ class LoadGeneratorTest {
             assertEquals(60, result.accepted(), result.toString());
             assertTrue(sink.awaitMessages(60, Duration.ofSeconds(10)));
             assertEquals(60, sink.messages().stream().map(m -> m.sha256()).distinct().count());
+            assertEquals(60, sink.messages().stream().map(m -> m.checksum()).distinct().count());
             assertEquals(12, sink.connections(), "five messages a connection");
             assertTrue(result.bytes() >= 60L * 4000, "about 4 KiB each: " + result.bytes());
         }

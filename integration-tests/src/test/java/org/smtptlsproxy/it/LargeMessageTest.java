@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.net.ServerSocket;
 import java.net.Socket;
+import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -13,6 +14,9 @@ import java.time.Duration;
 import java.util.HexFormat;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
+import java.util.function.Consumer;
+import java.util.zip.CRC32;
+import java.util.zip.CRC32C;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.smtptlsproxy.testkit.FakeUpstream;
@@ -75,7 +79,9 @@ class LargeMessageTest {
                 assertTrue(upstream.awaitMessages(1, Duration.ofSeconds(10)));
                 ReceivedMessage received = upstream.messages().get(0);
                 assertEquals(stuffedSize(message), received.size());
-                assertEquals(sha256(message), received.sha256(), "the upstream got the sender's bytes");
+                Hashes sent = hashes(message);
+                assertEquals(sent.sha256(), received.sha256(), "the upstream got the sender's bytes");
+                assertEquals(sent.checksum(), received.checksum(), "the sink's checksum covers the same bytes");
                 assertTrue(proxy.isAlive(), "the proxy survived with a 64 MiB heap");
                 proxy.destroy(); // SIGTERM: drain, then exit 0
                 assertTrue(proxy.waitFor(30, TimeUnit.SECONDS));
@@ -101,22 +107,31 @@ class LargeMessageTest {
         return message;
     }
 
-    /** The sha256 of the message as it travels: dot-stuffed. */
-    private static String sha256(byte[] message) throws Exception {
+    /** SHA-256 and the sink's CRC-32C/CRC-32 checksum of the message as it travels: dot-stuffed. */
+    private record Hashes(String sha256, long checksum) {
+    }
+
+    private static Hashes hashes(byte[] message) throws Exception {
         MessageDigest digest = MessageDigest.getInstance("SHA-256");
+        CRC32C crc32c = new CRC32C();
+        CRC32 crc32 = new CRC32();
+        Consumer<ByteBuffer> feed = bytes -> {
+            digest.update(bytes.duplicate());
+            crc32c.update(bytes.duplicate());
+            crc32.update(bytes);
+        };
         boolean lineStart = true;
-        byte[] dot = {'.'};
         int from = 0;
         for (int i = 0; i < message.length; i++) {
             if (lineStart && message[i] == '.') {
-                digest.update(message, from, i - from);
-                digest.update(dot);
+                feed.accept(ByteBuffer.wrap(message, from, i - from));
+                feed.accept(ByteBuffer.wrap(new byte[] {'.'}));
                 from = i;
             }
             lineStart = message[i] == '\n';
         }
-        digest.update(message, from, message.length - from);
-        return HexFormat.of().formatHex(digest.digest());
+        feed.accept(ByteBuffer.wrap(message, from, message.length - from));
+        return new Hashes(HexFormat.of().formatHex(digest.digest()), crc32c.getValue() << 32 | crc32.getValue());
     }
 
     private static long stuffedSize(byte[] message) {
