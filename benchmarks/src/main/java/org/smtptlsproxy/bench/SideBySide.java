@@ -201,7 +201,8 @@ public final class SideBySide {
             // Nothing is measured before the JIT of the generator, the sink and the proxies is done:
             // the relay path needs tens of thousands of messages to compile fully, and a proxy runs
             // for months, so its steady state is the figure that matters.
-            int warmUpRounds = bench.warmUntilSteady(targets, sessions, messages, Integer.getInteger("bench.warmupRounds", 12));
+            int warmUpRounds = bench.warmUntilSteady(targets, sessions, messages, 1024, 1,
+                    Integer.getInteger("bench.warmupRounds", 12));
             out.printf("warm-up: %d rounds of %d messages a path%n", warmUpRounds, messages);
             List<Row> medians = new ArrayList<>();
             for (int size : sizes) {
@@ -256,7 +257,9 @@ public final class SideBySide {
                 List<Target> targets = List.of(
                         Target.of("boringssl", boring, protocol, rsa.caCertificate()),
                         Target.of("jdk", jdk, protocol, rsa.caCertificate()));
-                bench.measureInterleaved(targets, "warm-up", sessions, 500, 1, 0, 0, 0);
+                // Fresh JVMs: 500 handshakes left the JIT compiling through the measured rounds.
+                int warmUps = bench.warmUntilSteady(targets, sessions, Math.max(500, messages / 2), 0, 0, 8);
+                out.printf("%s handshake warm-up: %d rounds%n", protocol, warmUps);
                 rows.addAll(bench.measureInterleaved(targets, "handshake-" + protocol, sessions, messages, rounds, 0, 0, 0));
             }
             List<Target> relays = List.of(
@@ -284,15 +287,16 @@ public final class SideBySide {
     private record Bench(FakeUpstream sink) {
 
         /**
-         * Interleaved warm-up rounds of 1 KiB messages until the machine's CPU per message, summed
-         * over the paths, moved by less than 5 % twice in a row, or {@code maxRounds}. Returns the
-         * rounds it took.
+         * Interleaved warm-up rounds of the given load ({@code size} 0 and {@code perConnection} 0:
+         * handshakes only) until the machine's CPU per message, summed over the paths, moved by
+         * less than 5 % twice in a row, or {@code maxRounds}. Returns the rounds it took.
          */
-        int warmUntilSteady(List<Target> targets, int sessions, int count, int maxRounds) throws Exception {
+        int warmUntilSteady(List<Target> targets, int sessions, int count, int size, int perConnection, int maxRounds)
+                throws Exception {
             double previous = Double.NaN;
             int steadySteps = 0;
             for (int round = 1; round <= maxRounds; round++) {
-                double cpu = measureInterleaved(targets, "warm-up", sessions, count, 1, 1024, 0, 1).stream()
+                double cpu = measureInterleaved(targets, "warm-up", sessions, count, 1, size, 0, perConnection).stream()
                         .mapToDouble(Row::machineCpuMs).sum();
                 steadySteps = Math.abs(cpu - previous) < 0.05 * previous ? steadySteps + 1 : 0;
                 if (steadySteps == 2) {
