@@ -57,7 +57,7 @@ public final class SideBySide {
      * path); {@code machineCpuMs}: the whole machine's, sender and sink included.
      */
     public record Row(String section, String label, int sessions, int size, double messagesPerSecond,
-                      double mebibytesPerSecond, double p50, double p99, int accepted, int failed, double lagMillis,
+                      double mebibytesPerSecond, double p50, double p99, double p999, int accepted, int failed, double lagMillis,
                       double relayCpuMs, double machineCpuMs) {
     }
 
@@ -436,7 +436,8 @@ public final class SideBySide {
         int failed = runs.stream().mapToInt(r -> r.result().failed()).sum();
         return new Row(section, path, sessions, size, mid(runs, Measured::messagesPerSecond),
                 mid(runs, Measured::mebibytesPerSecond), mid(runs, r -> r.result().percentileMillis(0.5)),
-                mid(runs, r -> r.result().percentileMillis(0.99)), accepted, failed, mid(runs, Measured::lagMillis),
+                mid(runs, r -> r.result().percentileMillis(0.99)), mid(runs, r -> r.result().percentileMillis(0.999)),
+                accepted, failed, mid(runs, Measured::lagMillis),
                 mid(runs, Measured::relayCpuMs), mid(runs, Measured::machineCpuMs));
     }
 
@@ -446,12 +447,12 @@ public final class SideBySide {
     }
 
     private static void print(List<Row> rows, PrintStream out) {
-        out.printf("%-10s %-7s %8s %8s %9s %9s %8s %8s %7s %8s %9s %9s%n", "section", "path", "sessions", "size", "msg/s",
-                "MiB/s", "p50 ms", "p99 ms", "250s", "lag ms", "relay ms", "total ms");
+        out.printf("%-10s %-7s %8s %8s %9s %9s %8s %8s %8s %7s %8s %9s %9s%n", "section", "path", "sessions", "size", "msg/s",
+                "MiB/s", "p50 ms", "p99 ms", "p999 ms", "250s", "lag ms", "relay ms", "total ms");
         for (Row r : rows) {
-            out.printf("%-10s %-7s %8d %8d %9.1f %9.2f %8.2f %8.2f %7d %8.0f %9.3f %9.3f%n", r.section(), r.label(),
-                    r.sessions(), r.size(), r.messagesPerSecond(), r.mebibytesPerSecond(), r.p50(), r.p99(), r.accepted(),
-                    r.lagMillis(), r.relayCpuMs(), r.machineCpuMs());
+            out.printf("%-10s %-7s %8d %8d %9.1f %9.2f %8.2f %8.2f %8.2f %7d %8.0f %9.3f %9.3f%n", r.section(), r.label(),
+                    r.sessions(), r.size(), r.messagesPerSecond(), r.mebibytesPerSecond(), r.p50(), r.p99(), r.p999(),
+                    r.accepted(), r.lagMillis(), r.relayCpuMs(), r.machineCpuMs());
         }
         for (Row proxy : rows) {
             if (!proxy.label().equals("proxy")) {
@@ -472,10 +473,10 @@ public final class SideBySide {
 
     private static void writeCsv(List<Row> rows, Path file) throws IOException {
         List<String> lines = new ArrayList<>();
-        lines.add("section,path,sessions,size,msg_per_s,mib_per_s,p50_ms,p99_ms,accepted,failed,lag_ms,relay_cpu_ms,total_cpu_ms");
+        lines.add("section,path,sessions,size,msg_per_s,mib_per_s,p50_ms,p99_ms,p999_ms,accepted,failed,lag_ms,relay_cpu_ms,total_cpu_ms");
         for (Row r : rows) {
             lines.add(String.join(",", r.section(), r.label(), Integer.toString(r.sessions()), Integer.toString(r.size()),
-                    Arrays.stream(new double[] {r.messagesPerSecond(), r.mebibytesPerSecond(), r.p50(), r.p99()})
+                    Arrays.stream(new double[] {r.messagesPerSecond(), r.mebibytesPerSecond(), r.p50(), r.p99(), r.p999()})
                             .mapToObj(d -> String.format(java.util.Locale.ROOT, "%.3f", d))
                             .reduce((a, b) -> a + "," + b).orElseThrow(),
                     Integer.toString(r.accepted()), Integer.toString(r.failed()),
