@@ -2,7 +2,6 @@ package org.smtptlsproxy.config;
 
 import java.io.IOException;
 import java.io.StringReader;
-import java.net.InetAddress;
 import java.net.URI;
 import java.net.URISyntaxException;
 import java.nio.charset.StandardCharsets;
@@ -110,7 +109,7 @@ public final class ConfigLoader {
         ProxyConfig bind(YamlSection root) {
             String hostname = root.string("hostname", null);
             if (hostname == null) {
-                hostname = defaultHostname();
+                hostname = HostPort.localHostName();
             } else if (!HostPort.isHostName(hostname)) {
                 root.problem("hostname", "'" + hostname + "' is not a valid host name");
             }
@@ -476,7 +475,7 @@ public final class ConfigLoader {
                 return TrustSource.SYSTEM;
             }
             try {
-                return new TrustSource(bundle, PemReader.certificates(bundle));
+                return TrustSource.fromPemBundle(bundle);
             } catch (IllegalArgumentException e) {
                 s.problem(key, e.getMessage());
                 return TrustSource.SYSTEM;
@@ -568,15 +567,6 @@ public final class ConfigLoader {
                     s.enumeration("bare_newlines", BareNewlines.REJECT, BareNewlines.class));
             s.finish();
             return limits;
-        }
-
-        private static String defaultHostname() {
-            try {
-                String name = InetAddress.getLocalHost().getCanonicalHostName();
-                return HostPort.isHostName(name) ? name : "localhost";
-            } catch (IOException e) {
-                return "localhost";
-            }
         }
     }
 }

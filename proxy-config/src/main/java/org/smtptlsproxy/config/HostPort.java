@@ -1,5 +1,8 @@
 package org.smtptlsproxy.config;
 
+import java.io.IOException;
+import java.net.InetAddress;
+
 /** A host (DNS name, IPv4 literal or IPv6 literal without brackets) and a TCP port. */
 public record HostPort(String host, int port) {
 
@@ -60,6 +63,16 @@ public record HostPort(String host, int port) {
     }
 
     /** RFC 1123 host names and IPv4 literals. */
+    /** This machine's canonical DNS name, or "localhost" when it has none: the default EHLO name. */
+    public static String localHostName() {
+        try {
+            String name = InetAddress.getLocalHost().getCanonicalHostName();
+            return isHostName(name) ? name : "localhost";
+        } catch (IOException e) {
+            return "localhost";
+        }
+    }
+
     public static boolean isHostName(String host) {
         if (host.isEmpty() || host.length() > 253) {
             return false;

@@ -13,6 +13,15 @@ public record TrustSource(Path bundle, List<X509Certificate> certificates) {
         certificates = List.copyOf(certificates);
     }
 
+    /**
+     * The certificates of a PEM bundle, read as {@code upstream.tls.trust} reads them.
+     *
+     * @throws IllegalArgumentException with a plain message when the file is missing or holds no certificate
+     */
+    public static TrustSource fromPemBundle(Path bundle) {
+        return new TrustSource(bundle, PemReader.certificates(bundle));
+    }
+
     public boolean isSystem() {
         return bundle == null;
     }

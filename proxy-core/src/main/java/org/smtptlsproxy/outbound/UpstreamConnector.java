@@ -61,11 +61,16 @@ public final class UpstreamConnector {
 
     /** A ready session (after TLS and the second EHLO), or a failure carrying the best reason. */
     public Future<UpstreamSession> open(EventLoop loop) {
+        return open(loop, SetupObserver.NONE);
+    }
+
+    /** The same, reporting each step to {@code observer} (on {@code loop}). */
+    public Future<UpstreamSession> open(EventLoop loop, SetupObserver observer) {
         Promise<UpstreamSession> result = loop.newPromise();
         List<HostPort> targets = new ArrayList<>();
         targets.add(config.address());
         targets.addAll(config.fallbackHosts());
-        new Attempt(loop, targets, result).nextTarget();
+        new Attempt(loop, targets, observer, result).nextTarget();
         return result;
     }
 
@@ -74,6 +79,7 @@ public final class UpstreamConnector {
 
         private final EventLoop loop;
         private final List<HostPort> targets;
+        private final SetupObserver observer;
         private final Promise<UpstreamSession> result;
         private int targetIndex = -1;
         private HostPort target;
@@ -82,9 +88,10 @@ public final class UpstreamConnector {
         private UpstreamFailure firstFailure;
         private int failures;
 
-        Attempt(EventLoop loop, List<HostPort> targets, Promise<UpstreamSession> result) {
+        Attempt(EventLoop loop, List<HostPort> targets, SetupObserver observer, Promise<UpstreamSession> result) {
             this.loop = loop;
             this.targets = targets;
+            this.observer = observer;
             this.result = result;
         }
 
@@ -146,8 +153,9 @@ public final class UpstreamConnector {
                     nextAddress();
                     return;
                 }
+                observer.connected(address);
                 Promise<UpstreamSession> ready = loop.newPromise();
-                UpstreamSetup.run(session, sslContext, ehloName, config.auth(), ready).addListener(s -> {
+                UpstreamSetup.run(session, sslContext, ehloName, config.auth(), observer, ready).addListener(s -> {
                     if (s.isSuccess()) {
                         metrics.upstreamSession("ok");
                         result.trySuccess(session);
@@ -186,6 +194,7 @@ public final class UpstreamConnector {
 
         private void record(UpstreamFailure failure) {
             metrics.upstreamSession(failure.outcome().label());
+            observer.attemptFailed(failure);
             failures++;
             // The primary's reason is what an administrator needs; but "connection refused" on one
             // address must not hide a certificate problem found on the next.

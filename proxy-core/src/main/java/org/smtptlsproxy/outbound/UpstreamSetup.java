@@ -23,25 +23,28 @@ final class UpstreamSetup {
     private final SslContext sslContext;
     private final String ehloName;
     private final UpstreamAuth auth;
+    private final SetupObserver observer;
     private final Promise<UpstreamSession> result;
 
     private UpstreamSetup(UpstreamSession session, SslContext sslContext, String ehloName, UpstreamAuth auth,
-                          Promise<UpstreamSession> result) {
+                          SetupObserver observer, Promise<UpstreamSession> result) {
         this.session = session;
         this.sslContext = sslContext;
         this.ehloName = ehloName;
         this.auth = auth;
+        this.observer = observer;
         this.result = result;
     }
 
     static Future<UpstreamSession> run(UpstreamSession session, SslContext sslContext, String ehloName,
-                                       UpstreamAuth auth, Promise<UpstreamSession> result) {
-        UpstreamSetup setup = new UpstreamSetup(session, sslContext, ehloName, auth, result);
+                                       UpstreamAuth auth, SetupObserver observer, Promise<UpstreamSession> result) {
+        UpstreamSetup setup = new UpstreamSetup(session, sslContext, ehloName, auth, observer, result);
         setup.await(session.banner(), setup::onBanner);
         return result;
     }
 
     private void onBanner(SmtpReply banner) {
+        observer.banner(banner);
         if (banner.code() != 220) {
             fail(Outcome.REJECTED, "upstream " + session.target() + " refused the session: " + banner.oneLine());
             return;
@@ -56,6 +59,7 @@ final class UpstreamSetup {
         }
         EhloCapabilities capabilities = EhloCapabilities.parse(reply.lines());
         session.capabilities(capabilities);
+        observer.ehlo(session, capabilities);
         if (session.isTls()) {
             authenticate();
             return;
@@ -67,6 +71,7 @@ final class UpstreamSetup {
         }
         session.startTls(sslContext).addListener(f -> {
             if (f.isSuccess()) {
+                observer.tlsEstablished(session);
                 await(session.send(SmtpRequests.ehlo(ehloName)), this::onEhlo);
             } else {
                 fail(f.cause());

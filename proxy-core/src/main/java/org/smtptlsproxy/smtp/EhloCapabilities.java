@@ -5,6 +5,7 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.OptionalLong;
+import java.util.stream.Collectors;
 
 /** The extensions an upstream advertised in its EHLO reply (RFC 5321 section 4.1.1.1). */
 public final class EhloCapabilities {
@@ -61,6 +62,14 @@ public final class EhloCapabilities {
         } catch (NumberFormatException e) {
             return OptionalLong.empty();
         }
+    }
+
+    /** Every extension with its parameters, alphabetically, e.g. "AUTH LOGIN PLAIN, PIPELINING, SIZE 36700160". */
+    public String describe() {
+        return extensions.entrySet().stream()
+                .map(e -> e.getValue().isEmpty() ? e.getKey() : e.getKey() + " " + e.getValue())
+                .sorted()
+                .collect(Collectors.joining(", "));
     }
 
     @Override

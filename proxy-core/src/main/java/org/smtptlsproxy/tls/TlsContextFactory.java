@@ -8,6 +8,7 @@ import io.netty.handler.ssl.SslProvider;
 import io.netty.handler.ssl.SupportedCipherSuiteFilter;
 import java.util.List;
 import javax.net.ssl.SSLException;
+import javax.net.ssl.TrustManager;
 import org.smtptlsproxy.config.InboundTls;
 import org.smtptlsproxy.config.TlsIdentity;
 import org.smtptlsproxy.config.TlsProvider;
@@ -100,12 +101,22 @@ public final class TlsContextFactory {
      * the administrator turned it off.
      */
     public SslContext clientContext(UpstreamTls tls) throws SSLException {
+        return clientContext(tls, null);
+    }
+
+    /**
+     * The same context, with {@code trustManager} deciding (null: the configured anchors). For
+     * {@code probe}, whose {@link ChainRecordingTrustManager} decides as the configured anchors would.
+     */
+    public SslContext clientContext(UpstreamTls tls, TrustManager trustManager) throws SSLException {
         SslContextBuilder builder = SslContextBuilder.forClient()
                 .sslProvider(provider)
                 .protocols(outboundProtocols(tls.minProtocol()))
                 .ciphers(tls.ciphers().isEmpty() ? DEFAULT_OUTBOUND_CIPHERS : tls.ciphers(), SupportedCipherSuiteFilter.INSTANCE)
                 .endpointIdentificationAlgorithm(tls.verifyHostname() ? "HTTPS" : null);
-        if (!tls.trust().isSystem()) {
+        if (trustManager != null) {
+            builder.trustManager(trustManager);
+        } else if (!tls.trust().isSystem()) {
             builder.trustManager(tls.trust().certificates());
         }
         if (tls.clientIdentity() != null) {

@@ -3,6 +3,10 @@ package org.smtptlsproxy.tls;
 import io.netty.handler.ssl.SslHandshakeTimeoutException;
 import java.security.cert.CertPathValidatorException;
 import java.security.cert.CertificateException;
+import java.util.Locale;
+import java.util.Map;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 import javax.net.ssl.SSLPeerUnverifiedException;
 
 /**
@@ -13,6 +17,17 @@ import javax.net.ssl.SSLPeerUnverifiedException;
 public final class TlsFailures {
 
     public enum Kind { CERTIFICATE, TIMEOUT, OTHER }
+
+    private static final Pattern BORINGSSL_ERROR = Pattern.compile("error:[0-9A-Fa-f]+:[^:]*:[^:]*:(\\w+)");
+    private static final Pattern ALERT = Pattern.compile("(?:TLSV1|SSLV3)_ALERT_(\\w+)");
+    private static final Pattern NATIVE_CALL_PREFIX = Pattern.compile("^\\w+\\(\\.\\.\\) failed(?: with error\\(-?\\d+\\))?: ");
+    private static final Map<String, String> ALERT_MEANINGS = Map.of(
+            "protocol_version", "no TLS version in common",
+            "handshake_failure", "no cipher suite or key exchange in common",
+            "unknown_ca", "the peer does not trust the certificate's issuer",
+            "bad_certificate", "the peer refused the certificate",
+            "certificate_expired", "the peer says the certificate expired",
+            "unrecognized_name", "the peer has no certificate for the name sent as SNI");
 
     private TlsFailures() {
     }
@@ -41,7 +56,7 @@ public final class TlsFailures {
         if (classify(failure) == Kind.CERTIFICATE) {
             return "certificate";
         }
-        String text = allMessages(failure).toLowerCase(java.util.Locale.ROOT);
+        String text = allMessages(failure).toLowerCase(Locale.ROOT);
         if (text.contains("protocol_version") || text.contains("unsupported_protocol") || text.contains("protocol is disabled")
                 || text.contains("no appropriate protocol")) {
             return "protocol_version";
@@ -89,7 +104,28 @@ public final class TlsFailures {
             return failure.getClass().getSimpleName();
         }
         // Keep replies and log lines on one line and of a sane length.
-        String oneLine = best.replaceAll("[\\r\\n]+", " ").strip();
+        String oneLine = plainWords(best.replaceAll("[\\r\\n]+", " ").strip());
         return oneLine.length() > 200 ? oneLine.substring(0, 200) + "..." : oneLine;
+    }
+
+    /**
+     * BoringSSL's "error:1000042e:SSL routines:OPENSSL_internal:TLSV1_ALERT_PROTOCOL_VERSION" and
+     * the native transport's "finishConnect(..) failed with error(-111): Connection refused" in the
+     * words an administrator searches for: "the peer sent a protocol_version alert (no TLS version
+     * in common)", "Connection refused".
+     */
+    static String plainWords(String message) {
+        Matcher boring = BORINGSSL_ERROR.matcher(message);
+        if (boring.find()) {
+            String code = boring.group(1);
+            Matcher alert = ALERT.matcher(code);
+            if (alert.matches()) {
+                String name = alert.group(1).toLowerCase(Locale.ROOT);
+                String meaning = ALERT_MEANINGS.get(name);
+                return "the peer sent a " + name + " alert" + (meaning == null ? "" : " (" + meaning + ")");
+            }
+            return code.toLowerCase(Locale.ROOT).replace('_', ' ');
+        }
+        return NATIVE_CALL_PREFIX.matcher(message).replaceFirst("");
     }
 }

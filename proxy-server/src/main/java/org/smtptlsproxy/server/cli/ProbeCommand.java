@@ -1,0 +1,220 @@
+package org.smtptlsproxy.server.cli;
+
+import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
+import io.netty.channel.EventLoopGroup;
+import io.netty.util.concurrent.DefaultThreadFactory;
+import io.netty.util.concurrent.Future;
+import java.io.PrintWriter;
+import java.net.InetSocketAddress;
+import java.nio.file.Path;
+import java.security.GeneralSecurityException;
+import java.security.cert.X509Certificate;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.List;
+import java.util.Locale;
+import java.util.concurrent.Callable;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.TimeUnit;
+import org.smtptlsproxy.config.HostPort;
+import org.smtptlsproxy.config.PoolConfig;
+import org.smtptlsproxy.config.TlsProvider;
+import org.smtptlsproxy.config.TrustSource;
+import org.smtptlsproxy.config.UpstreamAuth;
+import org.smtptlsproxy.config.UpstreamConfig;
+import org.smtptlsproxy.config.UpstreamTls;
+import org.smtptlsproxy.config.UpstreamTlsMode;
+import org.smtptlsproxy.metrics.ProxyMetrics;
+import org.smtptlsproxy.outbound.SetupObserver;
+import org.smtptlsproxy.outbound.UpstreamConnector;
+import org.smtptlsproxy.outbound.UpstreamFailure;
+import org.smtptlsproxy.outbound.UpstreamSession;
+import org.smtptlsproxy.runtime.Transport;
+import org.smtptlsproxy.smtp.EhloCapabilities;
+import org.smtptlsproxy.smtp.SmtpReply;
+import org.smtptlsproxy.tls.ChainRecordingTrustManager;
+import org.smtptlsproxy.tls.TlsContextFactory;
+import org.smtptlsproxy.tls.TlsFailures;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+
+/**
+ * Opens one upstream session with the relay's own connector, TLS context and set-up steps, and
+ * prints each step: so "probe says OK" means the relay would get as far as MAIL. Exit 0 when it
+ * would, 1 when it would not (with the reason the relay would give), 2 on usage errors.
+ */
+@Command(name = "probe", description = "Connects to an upstream as the relay would (EHLO, STARTTLS, TLS 1.2+, "
+        + "certificate and name verification) and prints what it found and why a relay would fail.")
+public final class ProbeCommand implements Callable<Integer> {
+
+    @Parameters(index = "0", paramLabel = "HOST[:PORT]",
+            description = "Upstream host; port 25 by default (465 with --implicit-tls).")
+    String target;
+
+    @Option(names = "--implicit-tls", description = "TLS from the first byte (port 465 style) instead of STARTTLS.")
+    boolean implicitTls;
+
+    @Option(names = "--trust", paramLabel = "PEM", description = "CA bundle to verify against (default: the system's CAs).")
+    Path trust;
+
+    @Option(names = "--server-name", paramLabel = "NAME",
+            description = "Name to verify the certificate against and send as SNI (default: HOST).")
+    String serverName;
+
+    @Option(names = "--ehlo", paramLabel = "NAME", description = "Name to say in EHLO (default: this machine's name).")
+    String ehloName;
+
+    @Option(names = "--timeout", paramLabel = "SECONDS", defaultValue = "30",
+            description = "Limit for the TCP connect and for each reply (default: ${DEFAULT-VALUE}).")
+    int timeoutSeconds;
+
+    @Option(names = "--tls-provider", paramLabel = "PROVIDER", defaultValue = "auto",
+            description = "auto, openssl (BoringSSL) or jdk, as tls_provider in the config (default: ${DEFAULT-VALUE}).")
+    String provider;
+
+    @CommandLine.Spec
+    CommandLine.Model.CommandSpec spec;
+
+    @Override
+    public Integer call() throws Exception {
+        PrintWriter out = spec.commandLine().getOut();
+        UpstreamConfig upstream = upstreamConfig();
+        TlsContextFactory tls = TlsContextFactory.forProvider(tlsProvider());
+        ChainRecordingTrustManager trustManager;
+        try {
+            trustManager = ChainRecordingTrustManager.forTrust(upstream.tls().trust());
+        } catch (GeneralSecurityException e) {
+            throw new IllegalStateException("cannot build the trust store: " + e.getMessage(), e);
+        }
+        String mode = implicitTls ? "implicit TLS" : "STARTTLS";
+        out.printf("probe %s (%s, TLS 1.2+, %s, trust %s)%n", upstream.address(), mode, tls.providerName(),
+                upstream.tls().trust().isSystem() ? "system CAs" : upstream.tls().trust().bundle());
+        Transport transport = Transport.best();
+        EventLoopGroup group = transport.newGroup(1, new DefaultThreadFactory("probe", true));
+        ExecutorService resolver = Executors.newSingleThreadExecutor(new DefaultThreadFactory("probe-dns", true));
+        try {
+            UpstreamConnector connector = new UpstreamConnector(upstream, tls.clientContext(upstream.tls(), trustManager),
+                    ehloName != null ? ehloName : HostPort.localHostName(), new ProxyMetrics(new SimpleMeterRegistry()),
+                    transport, resolver);
+            Report report = new Report(out, trustManager);
+            Future<UpstreamSession> opened = connector.open(group.next(), report);
+            // Connect, banner, EHLO, STARTTLS, handshake, EHLO: each bounded by the timeout.
+            if (!opened.await(6L * timeoutSeconds + 5, TimeUnit.SECONDS)) {
+                out.println("FAILED: no answer within " + (6L * timeoutSeconds + 5) + " s");
+                return 1;
+            }
+            if (opened.isSuccess()) {
+                opened.getNow().quit();
+                out.printf("OK: a relay through %s would work%n", upstream.address());
+                return 0;
+            }
+            UpstreamFailure failure = opened.cause() instanceof UpstreamFailure.UpstreamException e
+                    ? e.failure() : UpstreamFailure.of(opened.cause());
+            if (report.failures.size() > 1) {
+                report.failures.forEach(f -> out.printf("attempt failed (%s): %s%n", f.outcome().label(), f.reason()));
+            }
+            if (trustManager.failure() != null) {
+                printChain(out, trustManager.chain());
+                out.println("verification: FAILED: " + TlsFailures.reason(trustManager.failure()));
+            }
+            out.printf("FAILED (%s): %s%n", failure.outcome().label(), failure.reason());
+            return 1;
+        } finally {
+            out.flush();
+            resolver.shutdownNow();
+            group.shutdownGracefully(0, 1, TimeUnit.SECONDS);
+        }
+    }
+
+    private UpstreamConfig upstreamConfig() {
+        HostPort address;
+        try {
+            address = HostPort.parse(target, implicitTls ? 465 : 25);
+        } catch (IllegalArgumentException e) {
+            throw new CommandLine.ParameterException(spec.commandLine(), "HOST[:PORT] " + e.getMessage());
+        }
+        if (timeoutSeconds < 1) {
+            throw new CommandLine.ParameterException(spec.commandLine(), "--timeout must be at least 1 second");
+        }
+        TrustSource anchors = TrustSource.SYSTEM;
+        if (trust != null) {
+            try {
+                anchors = TrustSource.fromPemBundle(trust);
+            } catch (IllegalArgumentException e) {
+                throw new CommandLine.ParameterException(spec.commandLine(), "--trust " + trust + ": " + e.getMessage());
+            }
+        }
+        UpstreamTls tls = new UpstreamTls(implicitTls ? UpstreamTlsMode.IMPLICIT : UpstreamTlsMode.STARTTLS, "TLSv1.2",
+                List.of(), true, serverName, anchors, null);
+        Duration timeout = Duration.ofSeconds(timeoutSeconds);
+        return new UpstreamConfig(address, tls, UpstreamAuth.NONE, List.of(), timeout, timeout, new PoolConfig(0, timeout));
+    }
+
+    private TlsProvider tlsProvider() {
+        try {
+            return TlsProvider.valueOf(provider.toUpperCase(Locale.ROOT));
+        } catch (IllegalArgumentException e) {
+            throw new CommandLine.ParameterException(spec.commandLine(),
+                    "--tls-provider must be auto, openssl or jdk, not '" + provider + "'");
+        }
+    }
+
+    static void printChain(PrintWriter out, List<X509Certificate> chain) {
+        out.println("certificate chain presented (" + chain.size() + "):");
+        for (int i = 0; i < chain.size(); i++) {
+            List<String> lines = CertificateDescription.lines(chain.get(i), Instant.now());
+            for (int j = 0; j < lines.size(); j++) {
+                out.println((j == 0 ? "  [" + i + "] " : "      ") + lines.get(j));
+            }
+        }
+    }
+
+    /** Prints each step as the connector takes it (on the probe's event loop). */
+    private static final class Report implements SetupObserver {
+
+        private final PrintWriter out;
+        private final ChainRecordingTrustManager trustManager;
+        private boolean tlsShown;
+        /** Every failed target or address; printed when there was more than one. */
+        final List<UpstreamFailure> failures = new CopyOnWriteArrayList<>();
+
+        Report(PrintWriter out, ChainRecordingTrustManager trustManager) {
+            this.out = out;
+            this.trustManager = trustManager;
+        }
+
+        @Override
+        public void connected(InetSocketAddress address) {
+            out.println("connected to " + address.getAddress().getHostAddress() + " port " + address.getPort());
+        }
+
+        @Override
+        public void banner(SmtpReply banner) {
+            out.println("banner: " + banner.oneLine());
+        }
+
+        @Override
+        public void ehlo(UpstreamSession session, EhloCapabilities capabilities) {
+            if (session.isTls() && !tlsShown) {
+                tlsEstablished(session); // implicit TLS: the handshake preceded the banner
+            }
+            out.println((session.isTls() ? "EHLO in TLS: " : "EHLO: ") + capabilities.describe());
+        }
+
+        @Override
+        public void tlsEstablished(UpstreamSession session) {
+            tlsShown = true;
+            out.println("TLS: " + session.tlsProtocol() + ", " + session.tlsCipher() + ", verified for " + session.serverName());
+            printChain(out, trustManager.chain());
+        }
+
+        @Override
+        public void attemptFailed(UpstreamFailure failure) {
+            failures.add(failure);
+        }
+    }
+}
