@@ -12,12 +12,19 @@ public final class ConnectionLimiter {
 
     public enum Verdict { ACCEPTED, TOO_MANY_CONNECTIONS, TOO_MANY_PER_CLIENT }
 
-    private final int maxConnections;
-    private final int maxPerClient;
+    // Volatile: a reload sets new limits while connections keep being counted against the same totals.
+    private volatile int maxConnections;
+    private volatile int maxPerClient;
     private final AtomicInteger total = new AtomicInteger();
     private final ConcurrentHashMap<InetAddress, AtomicInteger> perClient = new ConcurrentHashMap<>();
 
     public ConnectionLimiter(int maxConnections, int maxPerClient) {
+        this.maxConnections = maxConnections;
+        this.maxPerClient = maxPerClient;
+    }
+
+    /** New limits for connections from now on; open ones are neither counted anew nor closed. */
+    public void setLimits(int maxConnections, int maxPerClient) {
         this.maxConnections = maxConnections;
         this.maxPerClient = maxPerClient;
     }

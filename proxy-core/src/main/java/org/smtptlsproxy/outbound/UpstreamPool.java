@@ -27,6 +27,8 @@ public final class UpstreamPool {
     private final int maxIdlePerLoop;
     private final Duration idleTimeout;
     private final Map<EventLoop, ArrayDeque<Idle>> idleByLoop = new ConcurrentHashMap<>();
+    /** Set once by a reload that replaced this pool: nothing is kept from then on. */
+    private volatile boolean retired;
 
     /** The probe result of a connection that was just set up: its EHLO is proof enough. */
     static final SmtpReply PROVEN = SmtpReply.of(250, "2.0.0 New session");
@@ -80,7 +82,7 @@ public final class UpstreamPool {
      */
     public void release(UpstreamSession session, EventLoop loop) {
         session.onWritable(null);
-        if (maxIdlePerLoop == 0 || !session.isUsable()) {
+        if (retired || maxIdlePerLoop == 0 || !session.isUsable()) {
             session.quit();
             return;
         }
@@ -96,6 +98,21 @@ public final class UpstreamPool {
         // A session that dies while idle stays queued until its expiry or the next acquire skips it:
         // bounded by maxIdle, and no listener piles up on sessions that are pooled many times.
         idle.addLast(new Idle(session, expiry));
+    }
+
+    /**
+     * A reload replaced this pool (new upstream, trust or credentials): its idle sessions are
+     * closed, each on its own loop, and sessions that clients still use are closed when released.
+     */
+    public void retire() {
+        retired = true;
+        idleByLoop.forEach((loop, idle) -> loop.execute(() -> {
+            Idle entry;
+            while ((entry = idle.pollFirst()) != null) {
+                entry.expiry().cancel(false);
+                entry.session().quit();
+            }
+        }));
     }
 
     /** Idle sessions on {@code loop}, for tests and metrics. */

@@ -22,10 +22,12 @@ import java.net.InetSocketAddress;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicReference;
 import javax.net.ssl.SSLException;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -49,10 +51,10 @@ public final class ProxyRuntime implements AutoCloseable {
 
     private static final Logger LOG = LoggerFactory.getLogger(ProxyRuntime.class);
 
-    private final ProxyConfig config;
+    private volatile ProxyConfig config;
     private final ProxyMetrics metrics;
     private final Transport transport;
-    private final TlsContextFactory tlsFactory;
+    private TlsContextFactory tlsFactory;
     private final EventLoopGroup acceptors;
     private final EventLoopGroup workers;
     private final ExecutorService resolver;
@@ -60,6 +62,12 @@ public final class ProxyRuntime implements AutoCloseable {
     private final ExecutorService authWork;
     private final List<Channel> serverChannels = new ArrayList<>();
     private final Map<String, InetSocketAddress> boundAddresses = new LinkedHashMap<>();
+    /** Per bound listener: the context new connections get; a reload replaces it. */
+    private final Map<String, AtomicReference<ListenerContext>> listenerContexts = new LinkedHashMap<>();
+    /** The config each listener was bound with: its address cannot change without a restart. */
+    private final Map<String, ListenerConfig> boundListeners = new LinkedHashMap<>();
+    private UpstreamPool pool;
+    private ConnectionLimiter limiter;
     private final ChannelGroup sessions;
     private final ClientRegistry clients = new ClientRegistry();
     private final Shutdown shutdown = new Shutdown();
@@ -91,37 +99,93 @@ public final class ProxyRuntime implements AutoCloseable {
      * @throws SSLException when a TLS context cannot be built from the (validated) material
      * @throws java.io.IOException-like {@link io.netty.channel.ChannelException} when an address is taken
      */
-    public ProxyRuntime start() throws SSLException, InterruptedException {
-        SslContext upstreamTls = tlsFactory.clientContext(config.upstream().tls());
-        UpstreamConnector connector = new UpstreamConnector(config.upstream(), upstreamTls, config.hostname(),
-                metrics, transport, resolver);
-        int loops = workers instanceof MultithreadEventExecutorGroup group ? group.executorCount() : 1;
-        UpstreamPool pool = new UpstreamPool(connector, config.upstream().pool(), loops);
-        ConnectionLimiter limiter = new ConnectionLimiter(config.limits().maxConnections(),
-                config.limits().maxConnectionsPerClient());
+    public synchronized ProxyRuntime start() throws SSLException, InterruptedException {
+        pool = newPool(config);
+        limiter = new ConnectionLimiter(config.limits().maxConnections(), config.limits().maxConnectionsPerClient());
         for (ListenerConfig listener : config.listeners()) {
             metrics.registerListener(listener.name());
-            SslContext serverTls = listener.tls().mode() == InboundTlsMode.NONE ? null : tlsFactory.serverContext(listener.tls());
-            UserDirectory users = listener.auth() == null ? null : new UserDirectory(listener.auth().users());
-            ListenerContext context = new ListenerContext(listener, serverTls, config.hostname(), config.limits(),
-                    config.receivedHeader(), pool, metrics, limiter, clients, shutdown, users, authWork);
+            AtomicReference<ListenerContext> context = new AtomicReference<>(newContext(config, listener, pool));
             ServerBootstrap bootstrap = new ServerBootstrap()
                     .group(acceptors, workers)
                     .channel(transport.serverChannel())
                     .option(ChannelOption.SO_BACKLOG, 1024)
                     .childOption(ChannelOption.AUTO_READ, false)
                     .childOption(ChannelOption.TCP_NODELAY, true)
-                    .childHandler(new InboundInitializer(() -> context, sessions));
+                    .childHandler(new InboundInitializer(context::get, sessions));
             InetSocketAddress address = new InetSocketAddress(listener.address().host(), listener.address().port());
             Channel channel = bootstrap.bind(address).sync().channel();
             serverChannels.add(channel);
             InetSocketAddress bound = (InetSocketAddress) channel.localAddress();
             boundAddresses.put(listener.name(), bound);
-            LOG.info("listener {} on {} (tls {})", listener.name(), bound, listener.tls().mode().name().toLowerCase(java.util.Locale.ROOT));
+            listenerContexts.put(listener.name(), context);
+            boundListeners.put(listener.name(), listener);
+            LOG.info("listener {} on {} (tls {})", listener.name(), bound, listener.tls().mode().name().toLowerCase(Locale.ROOT));
         }
         LOG.info("relaying to {} ({}, TLS provider {}, transport {})", config.upstream().address(),
-                config.upstream().tls().mode().name().toLowerCase(java.util.Locale.ROOT), tlsFactory.providerName(), transport.name());
+                config.upstream().tls().mode().name().toLowerCase(Locale.ROOT), tlsFactory.providerName(), transport.name());
         return this;
+    }
+
+    /**
+     * SIGHUP: applies {@code next} to new connections and new upstream sessions; sessions in
+     * flight keep what they started with. Everything is built before anything is swapped, so a
+     * TLS context that cannot be built leaves the running config untouched. A listener's address
+     * (and a listener added or removed) needs a restart: the returned lines say which; the rest
+     * of the new config applies and the old addresses keep serving.
+     *
+     * @throws SSLException when a new TLS context cannot be built (nothing changed)
+     */
+    public synchronized List<String> reload(ProxyConfig next) throws SSLException {
+        TlsContextFactory nextFactory = TlsContextFactory.forProvider(next.tlsProvider());
+        TlsContextFactory previousFactory = tlsFactory;
+        tlsFactory = nextFactory;
+        UpstreamPool nextPool;
+        Map<String, ListenerContext> nextContexts = new LinkedHashMap<>();
+        List<String> needRestart = new ArrayList<>();
+        try {
+            nextPool = newPool(next);
+            for (ListenerConfig listener : next.listeners()) {
+                ListenerConfig bound = boundListeners.get(listener.name());
+                if (bound == null) {
+                    needRestart.add("listener " + listener.name() + " is new: it needs a restart to be bound");
+                    continue;
+                }
+                if (!bound.address().equals(listener.address())) {
+                    needRestart.add("listener " + listener.name() + " moves from " + bound.address() + " to "
+                            + listener.address() + ": that needs a restart; it keeps serving " + bound.address());
+                }
+                nextContexts.put(listener.name(), newContext(next, listener, nextPool));
+            }
+        } catch (SSLException | RuntimeException e) {
+            tlsFactory = previousFactory;
+            throw e;
+        }
+        for (String name : boundListeners.keySet()) {
+            if (!nextContexts.containsKey(name)) {
+                needRestart.add("listener " + name + " was removed: it keeps serving until a restart");
+            }
+        }
+        nextContexts.forEach((name, context) -> listenerContexts.get(name).set(context));
+        limiter.setLimits(next.limits().maxConnections(), next.limits().maxConnectionsPerClient());
+        UpstreamPool previousPool = pool;
+        pool = nextPool;
+        previousPool.retire();
+        config = next;
+        return needRestart;
+    }
+
+    private UpstreamPool newPool(ProxyConfig config) throws SSLException {
+        SslContext upstreamTls = tlsFactory.clientContext(config.upstream().tls());
+        UpstreamConnector connector = new UpstreamConnector(config.upstream(), upstreamTls, config.hostname(),
+                metrics, transport, resolver);
+        return new UpstreamPool(connector, config.upstream().pool(), eventLoops());
+    }
+
+    private ListenerContext newContext(ProxyConfig config, ListenerConfig listener, UpstreamPool pool) throws SSLException {
+        SslContext serverTls = listener.tls().mode() == InboundTlsMode.NONE ? null : tlsFactory.serverContext(listener.tls());
+        UserDirectory users = listener.auth() == null ? null : new UserDirectory(listener.auth().users());
+        return new ListenerContext(listener, serverTls, config.hostname(), config.limits(),
+                config.receivedHeader(), pool, metrics, limiter, clients, shutdown, users, authWork);
     }
 
     /** Listener name to the address it is bound to (port 0 in the config becomes the real port). */
@@ -129,8 +193,13 @@ public final class ProxyRuntime implements AutoCloseable {
         return Map.copyOf(boundAddresses);
     }
 
-    public String tlsProviderName() {
+    public synchronized String tlsProviderName() {
         return tlsFactory.providerName();
+    }
+
+    /** The configuration in force: the one started with, or the last one reloaded. */
+    public ProxyConfig config() {
+        return config;
     }
 
     /** The number of I/O event loops (each has its own pool of upstream sessions). */

@@ -149,6 +149,11 @@ public final class SmtpTestClient implements AutoCloseable {
         return socket instanceof SSLSocket ssl ? ssl.getSession().getCipherSuite() : null;
     }
 
+    /** The certificate the server presented (leaf), or null before TLS. */
+    public X509Certificate serverCertificate() throws IOException {
+        return socket instanceof SSLSocket ssl ? (X509Certificate) ssl.getSession().getPeerCertificates()[0] : null;
+    }
+
     public Reply command(String line) throws IOException {
         writeRaw(line + "\r\n");
         return readReply();

@@ -1,12 +1,15 @@
 package org.smtptlsproxy.server.cli;
 
 import java.io.PrintWriter;
+import java.time.Duration;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
+import org.slf4j.LoggerFactory;
 import org.smtptlsproxy.config.ConfigException;
 import org.smtptlsproxy.config.ConfigLoader;
 import org.smtptlsproxy.config.ConfigProblem;
 import org.smtptlsproxy.config.ProxyConfig;
+import org.smtptlsproxy.server.lifecycle.ConfigReloader;
 import org.smtptlsproxy.server.lifecycle.ProxyServer;
 import org.smtptlsproxy.server.lifecycle.Signals;
 import org.smtptlsproxy.server.lifecycle.StartupChecks;
@@ -47,10 +50,11 @@ public final class RunCommand implements Callable<Integer> {
             return 1;
         }
         CountDownLatch stopped = new CountDownLatch(1);
+        Signals.onReload(new ConfigReloader(config.file(), server)::reload);
         Signals.onTerminate(signal -> {
-            org.slf4j.LoggerFactory.getLogger(RunCommand.class).info("{}: draining for up to {}", signal,
-                    loaded.drainTimeout());
-            server.drainAndClose(loaded.drainTimeout());
+            Duration drainTimeout = server.runtime().config().drainTimeout(); // a reload may have changed it
+            LoggerFactory.getLogger(RunCommand.class).info("{}: draining for up to {}", signal, drainTimeout);
+            server.drainAndClose(drainTimeout);
             stopped.countDown();
         });
         // Any other way out of the JVM still closes the listeners.

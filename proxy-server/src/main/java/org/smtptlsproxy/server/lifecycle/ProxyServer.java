@@ -13,6 +13,8 @@ import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.net.BindException;
 import java.net.InetSocketAddress;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Map;
 import javax.net.ssl.SSLException;
 import org.slf4j.Logger;
@@ -117,6 +119,22 @@ public final class ProxyServer implements AutoCloseable {
             Thread.currentThread().interrupt();
         }
         close();
+    }
+
+    /**
+     * Applies a validated config to new connections (see {@link ProxyRuntime#reload}); returns
+     * what only a restart can change.
+     *
+     * @throws SSLException when a TLS context cannot be built from it (nothing changed)
+     */
+    public List<String> reload(ProxyConfig next) throws SSLException {
+        HostPort metricsAddress = runtime.config().metrics().address();
+        List<String> needRestart = new ArrayList<>(runtime.reload(next));
+        if (!next.metrics().address().equals(metricsAddress)) {
+            needRestart.add("metrics.address " + next.metrics().address() + " needs a restart; still serving "
+                    + metricsAddress);
+        }
+        return needRestart;
     }
 
     public PrometheusMeterRegistry registry() {
