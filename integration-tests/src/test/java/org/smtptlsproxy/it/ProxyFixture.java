@@ -83,6 +83,13 @@ final class ProxyFixture implements AutoCloseable {
         private boolean primaryClosed;
         private final List<String> plainListenerYaml = new ArrayList<>();
         private final List<String> starttlsListenerYaml = new ArrayList<>();
+        private final List<String> smtpsListenerYaml = new ArrayList<>();
+
+        /** Lines added to the implicit-TLS "smtps" listener. */
+        Builder smtpsListener(String line) {
+            smtpsListenerYaml.add(line);
+            return this;
+        }
 
         /** Lines added to the "starttls" listener, e.g. "require_tls: true". */
         Builder starttlsListener(String line) {
@@ -227,7 +234,9 @@ final class ProxyFixture implements AutoCloseable {
                     "    tls:",
                     "      mode: implicit",
                     "      certificate: " + proxyPem.certificate().getFileName(),
-                    "      key: " + proxyPem.key().getFileName(),
+                    "      key: " + proxyPem.key().getFileName()));
+            smtpsListenerYaml.forEach(line -> yaml.add("    " + line));
+            yaml.addAll(List.of(
                     "upstream:",
                     "  host: 127.0.0.1",
                     "  port: " + upstreamPort,

@@ -13,9 +13,9 @@ import org.smtptlsproxy.smtp.Replies;
 import org.smtptlsproxy.smtp.SmtpReply;
 
 /**
- * The gate, first in the pipeline: allow-list and connection limits are checked on the client's
- * address before any TLS or SMTP work is spent on it. A refused connection never reaches the
- * session handler.
+ * The gate, first in the pipeline (after the PROXY header, where one is expected): allow-list and
+ * connection limits are checked on the client's address before any TLS or SMTP work is spent on
+ * it. A refused connection never reaches the session handler.
  */
 public final class ClientAccessHandler extends ChannelInboundHandlerAdapter {
 
@@ -28,7 +28,7 @@ public final class ClientAccessHandler extends ChannelInboundHandlerAdapter {
 
     @Override
     public void channelActive(ChannelHandlerContext ctx) {
-        InetAddress client = ((InetSocketAddress) ctx.channel().remoteAddress()).getAddress();
+        InetAddress client = ClientAddress.of(ctx.channel()).getAddress();
         if (!isAllowed(client)) {
             refuse(ctx, Replies.CLIENT_NOT_ALLOWED, "not_allowed");
             return;
@@ -60,7 +60,7 @@ public final class ClientAccessHandler extends ChannelInboundHandlerAdapter {
      */
     private void refuse(ChannelHandlerContext ctx, SmtpReply reply, String reason) {
         context.metrics().connectionRejected(context.name(), reason);
-        InetSocketAddress remote = (InetSocketAddress) ctx.channel().remoteAddress();
+        InetSocketAddress remote = ClientAddress.of(ctx.channel());
         TransactionLog.sessionWithoutTransaction("-", remote.getAddress().getHostAddress() + ":" + remote.getPort(),
                 context.name(), "none", "refused:" + reason);
         if (context.listener().tls().mode() == InboundTlsMode.IMPLICIT) {

@@ -4,6 +4,8 @@ package org.smtptlsproxy.inbound;
 public final class HandlerNames {
 
     public static final String FLUSH = "flush-consolidation";
+    public static final String PROXY_DECODER = "proxy-protocol-decoder";
+    public static final String PROXY_PROTOCOL = "proxy-protocol";
     public static final String GATE = "gate";
     public static final String TLS = "tls";
     public static final String IDLE = "idle";

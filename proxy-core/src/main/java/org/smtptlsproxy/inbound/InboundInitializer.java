@@ -4,6 +4,7 @@ import io.netty.channel.ChannelInitializer;
 import io.netty.channel.ChannelPipeline;
 import io.netty.channel.group.ChannelGroup;
 import io.netty.channel.socket.SocketChannel;
+import io.netty.handler.codec.haproxy.HAProxyMessageDecoder;
 import io.netty.handler.flow.FlowControlHandler;
 import io.netty.handler.ssl.SslHandler;
 import io.netty.handler.timeout.IdleStateHandler;
@@ -13,7 +14,7 @@ import org.smtptlsproxy.config.InboundTlsMode;
 import org.smtptlsproxy.runtime.Flushes;
 
 /**
- * Builds each inbound pipeline: flush consolidation, gate, [TLS], idle timer, SMTP decoder,
+ * Builds each inbound pipeline: flush consolidation, [PROXY header], gate, [TLS], idle timer, SMTP decoder,
  * flow control, reply encoder, session. The context comes from a supplier so that a reload applies to new
  * connections while existing ones keep theirs.
  */
@@ -38,6 +39,12 @@ public final class InboundInitializer extends ChannelInitializer<SocketChannel> 
         // At the head, where it sees the socket's own read cycles (the FlowControlHandler further
         // on delivers commands outside them).
         pipeline.addLast(HandlerNames.FLUSH, Flushes.consolidating());
+        if (context.listener().proxyProtocol()) {
+            // Before the gate and TLS: the header names the client they must judge, and it
+            // precedes a ClientHello on the wire.
+            pipeline.addLast(HandlerNames.PROXY_DECODER, new HAProxyMessageDecoder());
+            pipeline.addLast(HandlerNames.PROXY_PROTOCOL, new ProxyProtocolHandler(context));
+        }
         pipeline.addLast(HandlerNames.GATE, new ClientAccessHandler(context));
         long idleMillis = context.limits().idleTimeout().toMillis();
         if (context.listener().tls().mode() == InboundTlsMode.IMPLICIT) {

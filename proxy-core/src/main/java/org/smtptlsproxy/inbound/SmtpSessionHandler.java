@@ -123,7 +123,7 @@ public final class SmtpSessionHandler extends ChannelInboundHandlerAdapter {
 
     @Override
     public void channelActive(ChannelHandlerContext ctx) {
-        client = (InetSocketAddress) ctx.channel().remoteAddress();
+        client = ClientAddress.of(ctx.channel());
         SslHandler implicitTls = ctx.pipeline().get(SslHandler.class);
         if (implicitTls != null) {
             watchHandshake(implicitTls);

@@ -104,8 +104,26 @@ public final class SmtpTestClient implements AutoCloseable {
 
     /** Connects with TLS from the first byte (port 465 style) and returns the banner. */
     public Reply connectImplicitTls(String host, int port, TlsOptions options) throws IOException {
+        return connectImplicitTls(host, port, new byte[0], options);
+    }
+
+    /**
+     * Connects as a load balancer would: {@code proxyHeader} (a PROXY protocol v1 or v2 header)
+     * first, then the banner is read.
+     */
+    public Reply connectBehindProxy(String host, int port, byte[] proxyHeader) throws IOException {
         Socket plain = new Socket();
         plain.connect(new InetSocketAddress(host, port), (int) timeout.toMillis());
+        plain.getOutputStream().write(proxyHeader);
+        use(plain);
+        return readReply();
+    }
+
+    /** The same for TLS from the first byte: the header, then the handshake, then the banner. */
+    public Reply connectImplicitTls(String host, int port, byte[] proxyHeader, TlsOptions options) throws IOException {
+        Socket plain = new Socket();
+        plain.connect(new InetSocketAddress(host, port), (int) timeout.toMillis());
+        plain.getOutputStream().write(proxyHeader);
         use(handshake(plain, host, port, options));
         return readReply();
     }
