@@ -98,6 +98,13 @@ final class ProxyFixture implements AutoCloseable {
         }
         private String[] requiredAuth;
         private String usersFile;
+        private final java.util.Map<String, String> files = new java.util.LinkedHashMap<>();
+
+        /** A file written next to the config before it is loaded, e.g. a secret's *_file. */
+        Builder file(String name, String content) {
+            files.put(name, content);
+            return this;
+        }
 
         /** Written as "users" next to the config, for an auth block's users_file. */
         Builder usersFile(String content) {
@@ -108,7 +115,13 @@ final class ProxyFixture implements AutoCloseable {
 
         /** The fake upstream demands AUTH with these credentials. */
         Builder requireUpstreamAuth(String user, String password) {
-            requiredAuth = new String[] {user, password};
+            requiredAuth = new String[] {user, password, null};
+            return this;
+        }
+
+        /** The fake upstream demands AUTH XOAUTH2 for {@code user} with this bearer token. */
+        Builder requireUpstreamXoauth2(String user, String token) {
+            requiredAuth = new String[] {user, null, token};
             return this;
         }
 
@@ -186,7 +199,9 @@ final class ProxyFixture implements AutoCloseable {
             int upstreamPort;
             if (startUpstream) {
                 FakeUpstream.Builder upstreamBuilder = FakeUpstream.builder();
-                if (requiredAuth != null) {
+                if (requiredAuth != null && requiredAuth[2] != null) {
+                    upstreamBuilder.requireXoauth2(requiredAuth[0], requiredAuth[2]);
+                } else if (requiredAuth != null) {
                     upstreamBuilder.requireAuth(requiredAuth[0], requiredAuth[1]);
                 }
                 upstream = upstreamBuilder
@@ -202,6 +217,9 @@ final class ProxyFixture implements AutoCloseable {
                 upstreamPort = upstreamPortOverride;
             }
             TestPki.PemFiles proxyPem = LOCALHOST.writePem(dir, "proxy", KeyFormat.PKCS8);
+            for (java.util.Map.Entry<String, String> file : files.entrySet()) {
+                Files.writeString(dir.resolve(file.getKey()), file.getValue());
+            }
             if (usersFile != null) {
                 Files.writeString(dir.resolve("users"), usersFile);
             }

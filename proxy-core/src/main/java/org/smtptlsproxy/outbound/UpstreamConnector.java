@@ -22,6 +22,8 @@ import java.util.Arrays;
 import java.util.List;
 import java.util.concurrent.Executor;
 import java.util.concurrent.TimeUnit;
+import org.smtptlsproxy.auth.OAuth2TokenSource;
+import org.smtptlsproxy.config.AuthMechanism;
 import org.smtptlsproxy.config.HostPort;
 import org.smtptlsproxy.config.UpstreamConfig;
 import org.smtptlsproxy.config.UpstreamTlsMode;
@@ -45,18 +47,31 @@ public final class UpstreamConnector {
     private final ProxyMetrics metrics;
     private final Transport transport;
     private final Executor resolver;
+    private final OAuth2TokenSource tokens;
 
     /**
      * @param resolver runs blocking DNS look-ups, never an event loop
      */
     public UpstreamConnector(UpstreamConfig config, SslContext sslContext, String ehloName, ProxyMetrics metrics,
                              Transport transport, Executor resolver) {
+        this(config, sslContext, ehloName, metrics, transport, resolver, null);
+    }
+
+    /**
+     * @param tokens the access tokens for {@code auth.mechanism: xoauth2} (one source for all sessions), else null
+     */
+    public UpstreamConnector(UpstreamConfig config, SslContext sslContext, String ehloName, ProxyMetrics metrics,
+                             Transport transport, Executor resolver, OAuth2TokenSource tokens) {
+        if (config.auth().mechanism() == AuthMechanism.XOAUTH2 && tokens == null) {
+            throw new IllegalArgumentException("xoauth2 needs an OAuth2TokenSource");
+        }
         this.config = config;
         this.sslContext = sslContext;
         this.ehloName = ehloName;
         this.metrics = metrics;
         this.transport = transport;
         this.resolver = resolver;
+        this.tokens = tokens;
     }
 
     /** A ready session (after TLS and the second EHLO), or a failure carrying the best reason. */
@@ -155,7 +170,7 @@ public final class UpstreamConnector {
                 }
                 observer.connected(address);
                 Promise<UpstreamSession> ready = loop.newPromise();
-                UpstreamSetup.run(session, sslContext, ehloName, config.auth(), observer, ready).addListener(s -> {
+                UpstreamSetup.run(session, sslContext, ehloName, config.auth(), tokens, observer, ready).addListener(s -> {
                     if (s.isSuccess()) {
                         metrics.upstreamSession("ok");
                         result.trySuccess(session);

@@ -1,6 +1,7 @@
 package org.smtptlsproxy.outbound;
 
 import io.netty.channel.Channel;
+import io.netty.channel.EventLoop;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.ChannelPipeline;
@@ -99,6 +100,11 @@ public final class UpstreamSession extends ChannelInboundHandlerAdapter {
     /** The upstream's greeting; valid once, right after connecting. */
     Future<SmtpReply> banner() {
         return awaiting.peekFirst().promise();
+    }
+
+    /** The loop this session lives on: results computed elsewhere hop back here. */
+    EventLoop eventLoop() {
+        return channel.eventLoop();
     }
 
     public HostPort target() {

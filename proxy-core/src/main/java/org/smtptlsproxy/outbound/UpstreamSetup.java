@@ -6,6 +6,8 @@ import io.netty.util.concurrent.Future;
 import io.netty.util.concurrent.Promise;
 import java.nio.charset.StandardCharsets;
 import java.util.Base64;
+import java.util.concurrent.CompletionException;
+import org.smtptlsproxy.auth.OAuth2TokenSource;
 import org.smtptlsproxy.config.AuthMechanism;
 import org.smtptlsproxy.config.UpstreamAuth;
 import org.smtptlsproxy.outbound.UpstreamFailure.Outcome;
@@ -23,22 +25,26 @@ final class UpstreamSetup {
     private final SslContext sslContext;
     private final String ehloName;
     private final UpstreamAuth auth;
+    /** Null unless auth is XOAUTH2. */
+    private final OAuth2TokenSource tokens;
     private final SetupObserver observer;
     private final Promise<UpstreamSession> result;
 
     private UpstreamSetup(UpstreamSession session, SslContext sslContext, String ehloName, UpstreamAuth auth,
-                          SetupObserver observer, Promise<UpstreamSession> result) {
+                          OAuth2TokenSource tokens, SetupObserver observer, Promise<UpstreamSession> result) {
         this.session = session;
         this.sslContext = sslContext;
         this.ehloName = ehloName;
         this.auth = auth;
+        this.tokens = tokens;
         this.observer = observer;
         this.result = result;
     }
 
     static Future<UpstreamSession> run(UpstreamSession session, SslContext sslContext, String ehloName,
-                                       UpstreamAuth auth, SetupObserver observer, Promise<UpstreamSession> result) {
-        UpstreamSetup setup = new UpstreamSetup(session, sslContext, ehloName, auth, observer, result);
+                                       UpstreamAuth auth, OAuth2TokenSource tokens, SetupObserver observer,
+                                       Promise<UpstreamSession> result) {
+        UpstreamSetup setup = new UpstreamSetup(session, sslContext, ehloName, auth, tokens, observer, result);
         setup.await(session.banner(), setup::onBanner);
         return result;
     }
@@ -92,7 +98,7 @@ final class UpstreamSetup {
             return;
         }
         String user = auth.username();
-        String password = auth.password().value();
+        String password = auth.password() == null ? null : auth.password().value();
         switch (auth.mechanism()) {
             case PLAIN -> await(session.send(SmtpRequests.auth("PLAIN", base64("\0" + user + "\0" + password))),
                     this::onAuthResult);
@@ -109,8 +115,30 @@ final class UpstreamSetup {
                     await(session.send(SmtpRequests.empty(base64(password))), this::onAuthResult);
                 });
             });
+            case XOAUTH2 -> tokens.token().whenComplete((token, failure) -> session.eventLoop().execute(() -> {
+                if (failure != null) {
+                    fail(Outcome.AUTH_FAILED, "no OAuth2 token for AUTH XOAUTH2 to upstream " + session.target() + ": "
+                            + tokenProblem(failure));
+                    return;
+                }
+                String response = "user=" + user + "\u0001auth=Bearer " + token + "\u0001\u0001";
+                await(session.send(SmtpRequests.auth("XOAUTH2", base64(response))), reply -> {
+                    if (reply.code() == 334) {
+                        // RFC 7628: the 334 carries the error as JSON; an empty line ends the exchange with a 5xx.
+                        await(session.send(SmtpRequests.empty()), this::onAuthResult);
+                    } else {
+                        onAuthResult(reply);
+                    }
+                });
+            }));
             default -> fail(Outcome.AUTH_FAILED, "AUTH " + mechanism + " is not supported towards the upstream");
         }
+    }
+
+    private static String tokenProblem(Throwable failure) {
+        Throwable cause = failure instanceof CompletionException && failure.getCause() != null
+                ? failure.getCause() : failure;
+        return cause.getMessage() == null ? cause.getClass().getSimpleName() : cause.getMessage();
     }
 
     private void onAuthResult(SmtpReply reply) {

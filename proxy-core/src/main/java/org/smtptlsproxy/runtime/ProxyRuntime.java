@@ -9,7 +9,11 @@ import io.netty.channel.group.ChannelGroup;
 import io.netty.channel.group.DefaultChannelGroup;
 import io.netty.util.concurrent.GlobalEventExecutor;
 import java.time.Duration;
+import java.security.GeneralSecurityException;
+import org.smtptlsproxy.auth.OAuth2TokenSource;
 import org.smtptlsproxy.auth.UserDirectory;
+import org.smtptlsproxy.config.AuthMechanism;
+import org.smtptlsproxy.config.UpstreamAuth;
 import org.smtptlsproxy.inbound.Shutdown;
 import org.smtptlsproxy.metrics.ClientRegistry;
 import org.smtptlsproxy.smtp.Replies;
@@ -58,7 +62,7 @@ public final class ProxyRuntime implements AutoCloseable {
     private final EventLoopGroup acceptors;
     private final EventLoopGroup workers;
     private final ExecutorService resolver;
-    /** Password hashing: slow on purpose, kept off the event loops and bounded to two threads. */
+    /** Password hashing (slow on purpose) and OAuth2 token fetches: off the event loops, two threads. */
     private final ExecutorService authWork;
     private final List<Channel> serverChannels = new ArrayList<>();
     private final Map<String, InetSocketAddress> boundAddresses = new LinkedHashMap<>();
@@ -177,8 +181,20 @@ public final class ProxyRuntime implements AutoCloseable {
     private UpstreamPool newPool(ProxyConfig config) throws SSLException {
         SslContext upstreamTls = tlsFactory.clientContext(config.upstream().tls());
         UpstreamConnector connector = new UpstreamConnector(config.upstream(), upstreamTls, config.hostname(),
-                metrics, transport, resolver);
+                metrics, transport, resolver, tokenSource(config.upstream().auth()));
         return new UpstreamPool(connector, config.upstream().pool(), eventLoops());
+    }
+
+    /** One token source per config: every session shares its token. */
+    private OAuth2TokenSource tokenSource(UpstreamAuth auth) throws SSLException {
+        if (auth.mechanism() != AuthMechanism.XOAUTH2) {
+            return null;
+        }
+        try {
+            return new OAuth2TokenSource(auth.oauth2(), authWork);
+        } catch (GeneralSecurityException e) {
+            throw new SSLException("upstream.auth.oauth2.trust: " + e.getMessage(), e);
+        }
     }
 
     private ListenerContext newContext(ProxyConfig config, ListenerConfig listener, UpstreamPool pool) throws SSLException {

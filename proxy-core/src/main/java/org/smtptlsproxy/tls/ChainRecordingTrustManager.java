@@ -1,9 +1,7 @@
 package org.smtptlsproxy.tls;
 
-import java.io.IOException;
 import java.net.Socket;
 import java.security.GeneralSecurityException;
-import java.security.KeyStore;
 import java.security.cert.CertificateException;
 import java.security.cert.X509Certificate;
 import java.util.List;
@@ -31,22 +29,7 @@ public final class ChainRecordingTrustManager extends X509ExtendedTrustManager {
 
     /** For the JDK's default CAs or the certificates of a PEM bundle, as the relay would trust them. */
     public static ChainRecordingTrustManager forTrust(TrustSource trust) throws GeneralSecurityException {
-        TrustManagerFactory factory = TrustManagerFactory.getInstance(TrustManagerFactory.getDefaultAlgorithm());
-        if (trust.isSystem()) {
-            factory.init((KeyStore) null);
-        } else {
-            KeyStore anchors = KeyStore.getInstance(KeyStore.getDefaultType());
-            try {
-                anchors.load(null, null);
-            } catch (IOException impossible) {
-                throw new IllegalStateException(impossible);
-            }
-            List<X509Certificate> certificates = trust.certificates();
-            for (int i = 0; i < certificates.size(); i++) {
-                anchors.setCertificateEntry("anchor-" + i, certificates.get(i));
-            }
-            factory.init(anchors);
-        }
+        TrustManagerFactory factory = TrustAnchors.factoryFor(trust);
         for (TrustManager manager : factory.getTrustManagers()) {
             if (manager instanceof X509ExtendedTrustManager extended) {
                 return new ChainRecordingTrustManager(extended);

@@ -178,6 +178,7 @@ public final class FakeUpstream implements AutoCloseable {
         private int threads = 1;
         private String authUser;
         private String authPassword;
+        private String authToken;
 
         private Builder() {
         }
@@ -240,6 +241,13 @@ public final class FakeUpstream implements AutoCloseable {
             return this;
         }
 
+        /** Requires AUTH XOAUTH2 (RFC 7628 style, as Exchange Online) for {@code user} with this bearer token. */
+        public Builder requireXoauth2(String user, String token) {
+            this.authUser = user;
+            this.authToken = token;
+            return this;
+        }
+
         /** Requires AUTH PLAIN or LOGIN with these credentials (offered inside TLS only). */
         public Builder requireAuth(String user, String password) {
             this.authUser = user;
@@ -280,6 +288,11 @@ public final class FakeUpstream implements AutoCloseable {
 
         String authPassword() {
             return authPassword;
+        }
+
+        /** Non-null when AUTH XOAUTH2 is what the server wants. */
+        String authToken() {
+            return authToken;
         }
     }
 }

@@ -30,7 +30,7 @@ final class FakeUpstreamHandler extends ChannelInboundHandlerAdapter {
 
     private enum DataState { LINE_START, MID, CR, DOT, DOT_CR }
 
-    private enum AuthStep { NONE, LOGIN_USER, LOGIN_PASSWORD }
+    private enum AuthStep { NONE, LOGIN_USER, LOGIN_PASSWORD, XOAUTH2_ERROR }
 
     private final FakeUpstream server;
     private final FakeUpstream.Builder settings;
@@ -189,7 +189,7 @@ final class FakeUpstreamHandler extends ChannelInboundHandlerAdapter {
             reply.add("STARTTLS");
         }
         if (tlsSession != null && settings.authUser() != null) {
-            reply.add("AUTH LOGIN PLAIN");
+            reply.add(settings.authToken() != null ? "AUTH XOAUTH2" : "AUTH LOGIN PLAIN");
         }
         reply.add("SMTPUTF8");
         StringBuilder out = new StringBuilder();
@@ -241,7 +241,21 @@ final class FakeUpstreamHandler extends ChannelInboundHandlerAdapter {
         }
         String[] parts = line.split(" ");
         String mechanism = parts.length > 1 ? parts[1].toUpperCase(Locale.ROOT) : "";
-        if (mechanism.equals("PLAIN") && parts.length > 2) {
+        if (settings.authToken() != null) {
+            if (!mechanism.equals("XOAUTH2") || parts.length < 3) {
+                write(ctx, "504 5.7.4 Unrecognized authentication type");
+                return;
+            }
+            String expected = "user=" + settings.authUser() + "\u0001auth=Bearer " + settings.authToken() + "\u0001\u0001";
+            authenticated = expected.equals(decode(parts[2]));
+            if (authenticated) {
+                write(ctx, "235 2.7.0 Authentication successful");
+            } else {
+                authStep = AuthStep.XOAUTH2_ERROR; // the client must answer the error challenge with an empty line
+                write(ctx, "334 " + Base64.getEncoder().encodeToString(
+                        "{\"status\":\"401\",\"schemes\":\"bearer\"}".getBytes(StandardCharsets.UTF_8)));
+            }
+        } else if (mechanism.equals("PLAIN") && parts.length > 2) {
             String[] fields = decode(parts[2]).split("\0", -1);
             checkCredentials(ctx, fields.length == 3 ? fields[1] : "", fields.length == 3 ? fields[2] : "");
         } else if (mechanism.equals("LOGIN")) {
@@ -253,7 +267,10 @@ final class FakeUpstreamHandler extends ChannelInboundHandlerAdapter {
     }
 
     private void authResponse(ChannelHandlerContext ctx, String line) {
-        if (authStep == AuthStep.LOGIN_USER) {
+        if (authStep == AuthStep.XOAUTH2_ERROR) {
+            authStep = AuthStep.NONE;
+            write(ctx, "535 5.7.3 Authentication unsuccessful");
+        } else if (authStep == AuthStep.LOGIN_USER) {
             loginUser = decode(line);
             authStep = AuthStep.LOGIN_PASSWORD;
             write(ctx, "334 UGFzc3dvcmQ6");

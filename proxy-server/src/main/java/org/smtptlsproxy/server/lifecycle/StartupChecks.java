@@ -2,7 +2,6 @@ package org.smtptlsproxy.server.lifecycle;
 
 import java.util.ArrayList;
 import java.util.List;
-import org.smtptlsproxy.config.AuthMechanism;
 import org.smtptlsproxy.config.ConfigException;
 import org.smtptlsproxy.config.ConfigProblem;
 import org.smtptlsproxy.config.InboundTlsMode;
@@ -23,10 +22,6 @@ public final class StartupChecks {
 
     public static void verify(ProxyConfig config) throws ConfigException {
         List<ConfigProblem> problems = new ArrayList<>();
-        if (config.upstream().auth().mechanism() == AuthMechanism.XOAUTH2) {
-            problems.add(new ConfigProblem("upstream.auth.mechanism", 0,
-                    "xoauth2 is not available in this version yet; use plain or login"));
-        }
         TlsContextFactory factory;
         try {
             factory = TlsContextFactory.forProvider(config.tlsProvider());

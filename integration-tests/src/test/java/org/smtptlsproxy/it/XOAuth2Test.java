@@ -1,0 +1,140 @@
+package org.smtptlsproxy.it;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.sun.net.httpserver.HttpServer;
+import java.net.InetSocketAddress;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.List;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.atomic.AtomicReference;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.smtptlsproxy.testkit.SmtpTestClient;
+
+/** Upstream AUTH XOAUTH2 with a client-credentials token from a real (local) token endpoint. */
+@Timeout(60)
+class XOAuth2Test {
+
+    private static final String SECRET = "s3cret-value";
+    private static final byte[] MESSAGE = "Subject: oauth\r\n\r\nhi\r\n".getBytes(StandardCharsets.US_ASCII);
+
+    private HttpServer endpoint;
+    private final List<String> requests = new CopyOnWriteArrayList<>();
+    private final AtomicReference<String> response = new AtomicReference<>();
+    private volatile int status = 200;
+
+    @BeforeEach
+    void startTokenEndpoint() throws Exception {
+        endpoint = HttpServer.create(new InetSocketAddress("127.0.0.1", 0), 0);
+        endpoint.createContext("/tenant/oauth2/v2.0/token", exchange -> {
+            requests.add(new String(exchange.getRequestBody().readAllBytes(), StandardCharsets.UTF_8));
+            byte[] body = response.get().getBytes(StandardCharsets.UTF_8);
+            exchange.getResponseHeaders().add("Content-Type", "application/json");
+            exchange.sendResponseHeaders(status, body.length);
+            exchange.getResponseBody().write(body);
+            exchange.close();
+        });
+        endpoint.start();
+    }
+
+    @AfterEach
+    void stopTokenEndpoint() {
+        endpoint.stop(0);
+    }
+
+    private ProxyFixture proxy(String upstreamToken, int maxIdle) throws Exception {
+        ProxyFixture.Builder builder = ProxyFixture.builder()
+                .requireUpstreamXoauth2("relay@contoso.example", upstreamToken)
+                .upstream("auth:")
+                .upstream("  mechanism: xoauth2")
+                .upstream("  username: relay@contoso.example")
+                .upstream("  oauth2:")
+                .upstream("    token_endpoint: http://127.0.0.1:" + endpoint.getAddress().getPort() + "/tenant/oauth2/v2.0/token")
+                .upstream("    client_id: app-id")
+                .upstream("    client_secret_file: client-secret")
+                .upstream("pool:")
+                .upstream("  max_idle: " + maxIdle)
+                .file("client-secret", SECRET + "\n");
+        return builder.start();
+    }
+
+    private static SmtpTestClient.Reply send(ProxyFixture fixture) throws Exception {
+        try (SmtpTestClient client = fixture.connect("plain")) {
+            client.ehlo("printer.example");
+            SmtpTestClient.Reply mail = client.command("MAIL FROM:<scanner@legacy.example>");
+            if (!mail.isPositive()) {
+                return mail;
+            }
+            client.command("RCPT TO:<b@contoso.example>");
+            client.command("DATA");
+            client.writeDotStuffed(MESSAGE);
+            return client.readReply();
+        }
+    }
+
+    @Test
+    void oneTokenServesEverySessionAndOnlyTheTokenEndpointSeesTheSecret() throws Exception {
+        response.set("{\"token_type\":\"Bearer\",\"expires_in\":3599,\"access_token\":\"eyJ0b2tlbi0x\"}");
+        try (ProxyFixture fixture = proxy("eyJ0b2tlbi0x", 0)) { // no pooling: every message sets up and authenticates a session
+            assertEquals(250, send(fixture).code());
+            assertEquals(250, send(fixture).code());
+            assertTrue(fixture.upstream.awaitMessages(2, Duration.ofSeconds(10)));
+            assertEquals(1, requests.size(), "one token for both sessions: " + requests);
+            String form = requests.get(0);
+            assertTrue(form.contains("grant_type=client_credentials"), form);
+            assertTrue(form.contains("client_id=app-id"), form);
+            assertTrue(form.contains("client_secret=" + SECRET), form);
+            assertTrue(form.contains("scope=https%3A%2F%2Foutlook.office365.com%2F.default"), form);
+            assertEquals(2, fixture.upstream.commandsSeen().stream().filter(c -> c.startsWith("[tls] AUTH XOAUTH2")).count(),
+                    fixture.upstream.commandsSeen().toString());
+        }
+    }
+
+    @Test
+    void aTokenCloseToExpiryIsFetchedAgainWhileItStillServes() throws Exception {
+        // Five minutes of life is under the ten-minute margin: every use asks for a fresh one.
+        response.set("{\"token_type\":\"Bearer\",\"expires_in\":300,\"access_token\":\"short-lived\"}");
+        try (ProxyFixture fixture = proxy("short-lived", 0)) {
+            assertEquals(250, send(fixture).code());
+            assertEquals(250, send(fixture).code());
+            long deadline = System.nanoTime() + Duration.ofSeconds(5).toNanos();
+            while (requests.size() < 2 && System.nanoTime() < deadline) {
+                Thread.sleep(20);
+            }
+            assertEquals(2, requests.size());
+        }
+    }
+
+    @Test
+    void aRefusedClientIsATemporaryFailureThatSaysWhyButNotTheSecret() throws Exception {
+        status = 401;
+        response.set("{\"error\":\"invalid_client\",\"error_description\":\"AADSTS7000215: Invalid client secret provided.\"}");
+        try (ProxyFixture fixture = proxy("unused", 0)) {
+            SmtpTestClient.Reply reply = send(fixture);
+            assertEquals(451, reply.code(), reply.toString());
+            assertTrue(reply.text().contains("answered 401: invalid_client (AADSTS7000215"), reply.toString());
+            assertFalse(reply.toString().contains(SECRET), reply.toString());
+            assertTrue(fixture.metrics().contains("smtp_proxy_upstream_sessions_total{outcome=\"auth_failed\"} 1.0"),
+                    fixture.metrics());
+            assertTrue(fixture.upstream.messages().isEmpty());
+        }
+    }
+
+    @Test
+    void aTokenTheUpstreamRefusesIsATemporaryFailure() throws Exception {
+        response.set("{\"token_type\":\"Bearer\",\"expires_in\":3599,\"access_token\":\"not-the-right-one\"}");
+        try (ProxyFixture fixture = proxy("the-right-one", 0)) {
+            SmtpTestClient.Reply reply = send(fixture);
+            assertEquals(451, reply.code(), reply.toString());
+            assertTrue(reply.text().contains("rejected AUTH XOAUTH2"), reply.toString());
+            assertTrue(reply.text().contains("535"), reply.toString());
+            assertFalse(reply.toString().contains("not-the-right-one"), "the token stays out of replies: " + reply);
+        }
+    }
+}
