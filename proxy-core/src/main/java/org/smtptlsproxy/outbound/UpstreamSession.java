@@ -59,6 +59,7 @@ public final class UpstreamSession extends ChannelInboundHandlerAdapter {
     private final ProxyMetrics metrics;
 
     private Channel channel;
+    private Promise<SmtpReply> banner;
     private final ArrayDeque<Expectation> awaiting = new ArrayDeque<>();
     /** Commands held back while a reply is outstanding, for an upstream without PIPELINING. */
     private final ArrayDeque<Unsent> unsent = new ArrayDeque<>();
@@ -84,7 +85,8 @@ public final class UpstreamSession extends ChannelInboundHandlerAdapter {
     public void handlerAdded(ChannelHandlerContext ctx) {
         channel = ctx.channel();
         // The banner is the first reply; it is awaited from the moment the connection exists.
-        awaiting.add(new Expectation("the banner", channel.eventLoop().newPromise()));
+        banner = channel.eventLoop().newPromise();
+        awaiting.add(new Expectation("the banner", banner));
     }
 
     @Override
@@ -97,9 +99,12 @@ public final class UpstreamSession extends ChannelInboundHandlerAdapter {
         ctx.fireChannelActive();
     }
 
-    /** The upstream's greeting; valid once, right after connecting. */
+    /**
+     * The upstream's greeting. Kept apart from the queue of awaited replies: the connect listener
+     * that asks for it may run after the banner arrived (or the connection died) and left the queue.
+     */
     Future<SmtpReply> banner() {
-        return awaiting.peekFirst().promise();
+        return banner;
     }
 
     /** The loop this session lives on: results computed elsewhere hop back here. */
