@@ -117,6 +117,27 @@ class ReloadTest {
     }
 
     @Test
+    void aRemovedListenerKeepsServingWithTheNewUpstream() throws Exception {
+        try (ProxyFixture fixture = ProxyFixture.builder().start();
+             FakeUpstream next = FakeUpstream.builder().identity(ProxyFixture.LOCALHOST).build().start()) {
+            Path config = fixture.directory.resolve("config.yaml");
+            String yaml = Files.readString(config);
+            String withoutSmtps = yaml.substring(0, yaml.indexOf("  - name: smtps")) + yaml.substring(yaml.indexOf("upstream:"));
+            Path edited = fixture.directory.resolve("without-smtps.yaml");
+            Files.writeString(edited, withoutSmtps.replace("port: " + fixture.upstream.port(), "port: " + next.port()));
+            List<String> needRestart = fixture.proxy.reload(new ConfigLoader().load(edited));
+            assertEquals(List.of("listener smtps was removed: it keeps serving until a restart"), needRestart);
+            InetSocketAddress smtps = fixture.address("smtps");
+            try (SmtpTestClient client = new SmtpTestClient(Duration.ofSeconds(20))) {
+                client.connectImplicitTls(smtps.getHostString(), smtps.getPort(), fixture.trust("TLSv1.2"));
+                client.ehlo("printer.example");
+                assertEquals(250, client.sendMessage("a@legacy.example", List.of("b@contoso.example"), MESSAGE).code());
+            }
+            assertTrue(next.awaitMessages(1, Duration.ofSeconds(10)));
+        }
+    }
+
+    @Test
     void sighupReloadsTheRealProcessInsteadOfEndingIt() throws Exception {
         Path jar = Path.of("..", "proxy-server", "target", "smtp-tls-proxy.jar").toAbsolutePath().normalize();
         assertTrue(Files.exists(jar), "build proxy-server first: " + jar);

@@ -160,14 +160,19 @@ public final class ProxyRuntime implements AutoCloseable {
                 }
                 nextContexts.put(listener.name(), newContext(next, listener, nextPool));
             }
+            for (String name : boundListeners.keySet()) {
+                if (!nextContexts.containsKey(name)) {
+                    // Still bound: it keeps its own settings and TLS material (its files may be gone),
+                    // and relays with the new upstream and limits.
+                    needRestart.add("listener " + name + " was removed: it keeps serving until a restart");
+                    ListenerContext old = listenerContexts.get(name).get();
+                    nextContexts.put(name, new ListenerContext(old.listener(), old.tls(), next.hostname(), next.limits(),
+                            next.receivedHeader(), nextPool, metrics, limiter, clients, shutdown, old.users(), authWork));
+                }
+            }
         } catch (SSLException | RuntimeException e) {
             tlsFactory = previousFactory;
             throw e;
-        }
-        for (String name : boundListeners.keySet()) {
-            if (!nextContexts.containsKey(name)) {
-                needRestart.add("listener " + name + " was removed: it keeps serving until a restart");
-            }
         }
         nextContexts.forEach((name, context) -> listenerContexts.get(name).set(context));
         limiter.setLimits(next.limits().maxConnections(), next.limits().maxConnectionsPerClient());
