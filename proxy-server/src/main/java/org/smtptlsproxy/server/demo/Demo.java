@@ -153,6 +153,8 @@ public final class Demo implements AutoCloseable {
         out.println("  swaks --server " + server + " --to you@contoso.example");
         out.println("  swaks --server " + server + " --to you@contoso.example --tls --tls-protocol tlsv1");
         out.println("  openssl s_client -starttls smtp -connect " + server + " -tls1_2");
+        out.println("  smtp-tls-proxy probe 127.0.0.1:" + upstream.port() + " --trust " + directory.resolve("demo-ca.pem")
+                + " --server-name localhost   # what the relay sees of the upstream");
         out.println("Messages end up in the local upstream; each one is logged on a transaction line.");
         out.flush();
     }
