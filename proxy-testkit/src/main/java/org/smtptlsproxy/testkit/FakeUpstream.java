@@ -5,6 +5,8 @@ import io.netty.channel.Channel;
 import io.netty.channel.ChannelInitializer;
 import io.netty.channel.EventLoopGroup;
 import io.netty.channel.MultiThreadIoEventLoopGroup;
+import io.netty.channel.group.ChannelGroup;
+import io.netty.channel.group.DefaultChannelGroup;
 import io.netty.channel.nio.NioIoHandler;
 import io.netty.channel.socket.SocketChannel;
 import io.netty.channel.socket.nio.NioServerSocketChannel;
@@ -14,6 +16,7 @@ import io.netty.handler.ssl.SslContext;
 import io.netty.handler.ssl.SslContextBuilder;
 import io.netty.handler.ssl.SslProvider;
 import io.netty.util.concurrent.DefaultThreadFactory;
+import io.netty.util.concurrent.GlobalEventExecutor;
 import java.net.InetSocketAddress;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -37,6 +40,8 @@ public final class FakeUpstream implements AutoCloseable {
     private final List<ReceivedMessage> messages = new ArrayList<>();
     private final List<String> commands = new ArrayList<>();
     private final AtomicInteger connections = new AtomicInteger();
+    /** Connections still open; each leaves the group when it closes. */
+    private final ChannelGroup open = new DefaultChannelGroup("fake-upstream", GlobalEventExecutor.INSTANCE);
     private final AtomicInteger queueIds = new AtomicInteger();
     private Channel serverChannel;
 
@@ -62,6 +67,7 @@ public final class FakeUpstream implements AutoCloseable {
                     @Override
                     protected void initChannel(SocketChannel ch) {
                         connections.incrementAndGet();
+                        open.add(ch);
                         if (settings.implicitTls) {
                             ch.pipeline().addLast(FakeUpstreamHandler.TLS, sslContext.newHandler(ch.alloc()));
                         }
@@ -133,6 +139,9 @@ public final class FakeUpstream implements AutoCloseable {
         if (serverChannel != null) {
             serverChannel.close().syncUninterruptibly();
         }
+        // Closed through their pipelines, so that handlers release what they hold: an event loop that
+        // shuts down with connections open drops them without a word.
+        open.close().awaitUninterruptibly(2, TimeUnit.SECONDS);
         group.shutdownGracefully(0, 1, TimeUnit.SECONDS).syncUninterruptibly();
     }
 
