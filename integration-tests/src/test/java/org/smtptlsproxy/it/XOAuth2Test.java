@@ -85,7 +85,7 @@ class XOAuth2Test {
             assertEquals(250, send(fixture).code());
             assertEquals(250, send(fixture).code());
             assertTrue(fixture.upstream.awaitMessages(2, Duration.ofSeconds(10)));
-            assertEquals(1, requests.size(), "one token for both sessions: " + requests);
+            assertEquals(1, requests.size(), "one token, fetched at start-up, for both sessions: " + requests);
             String form = requests.get(0);
             assertTrue(form.contains("grant_type=client_credentials"), form);
             assertTrue(form.contains("client_id=app-id"), form);
@@ -103,11 +103,14 @@ class XOAuth2Test {
         try (ProxyFixture fixture = proxy("short-lived", 0)) {
             assertEquals(250, send(fixture).code());
             assertEquals(250, send(fixture).code());
+            // The start-up fetch, then refreshes as the token is used (each use still gets the current
+            // one, and a use while a refresh is under way starts none): at least one more than a
+            // long-lived token would need.
             long deadline = System.nanoTime() + Duration.ofSeconds(5).toNanos();
             while (requests.size() < 2 && System.nanoTime() < deadline) {
                 Thread.sleep(20);
             }
-            assertEquals(2, requests.size());
+            assertTrue(requests.size() >= 2, requests.toString());
         }
     }
 

@@ -190,16 +190,31 @@ public final class ProxyRuntime implements AutoCloseable {
         return new UpstreamPool(connector, config.upstream().pool(), eventLoops());
     }
 
-    /** One token source per config: every session shares its token. */
+    /**
+     * One token source per config: every session shares its token. The first token is asked for
+     * at once, so that a wrong secret or an unreachable endpoint is in the log at start-up (or
+     * reload), not only in the 451s of the first senders.
+     */
     private OAuth2TokenSource tokenSource(UpstreamAuth auth) throws SSLException {
         if (auth.mechanism() != AuthMechanism.XOAUTH2) {
             return null;
         }
+        OAuth2TokenSource tokens;
         try {
-            return new OAuth2TokenSource(auth.oauth2(), authWork);
+            tokens = new OAuth2TokenSource(auth.oauth2(), authWork);
         } catch (GeneralSecurityException e) {
             throw new SSLException("upstream.auth.oauth2.trust: " + e.getMessage(), e);
         }
+        tokens.token().whenComplete((token, failure) -> {
+            if (failure == null) {
+                LOG.info("upstream XOAUTH2: got a token for {} from the token endpoint", auth.username());
+            } else {
+                Throwable cause = failure.getCause() != null ? failure.getCause() : failure;
+                LOG.warn("upstream XOAUTH2: no token yet ({}); messages are deferred with 451 until one is had",
+                        cause.getMessage());
+            }
+        });
+        return tokens;
     }
 
     private ListenerContext newContext(ProxyConfig config, ListenerConfig listener, UpstreamPool pool) throws SSLException {
