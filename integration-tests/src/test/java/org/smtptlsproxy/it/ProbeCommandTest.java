@@ -135,6 +135,57 @@ class ProbeCommandTest {
         }
     }
 
+    /** A relay config next to the CA bundle: upstream with AUTH PLAIN, a password file. */
+    private static Path relayConfig(FakeUpstream upstream, String password) throws Exception {
+        Path dir = Files.createTempDirectory("probe-config");
+        ProxyFixture.PKI.writeCaPem(dir.resolve("ca.pem"));
+        Files.writeString(dir.resolve("upstream-password"), password + "\n");
+        Path config = dir.resolve("config.yaml");
+        Files.writeString(config, String.join("\n",
+                "hostname: relay.test.invalid",
+                "listeners:",
+                "  - name: lan",
+                "    address: 127.0.0.1:0",
+                "upstream:",
+                "  host: 127.0.0.1",
+                "  port: " + upstream.port(),
+                "  tls:",
+                "    server_name: localhost",
+                "    trust: ca.pem",
+                "  auth:",
+                "    mechanism: plain",
+                "    username: relay",
+                "    password_file: upstream-password",
+                ""));
+        return config;
+    }
+
+    @Test
+    void withTheRelaysConfigTheProbeAuthenticatesAsTheRelayWould() throws Exception {
+        try (FakeUpstream upstream = upstream(ProxyFixture.LOCALHOST).requireAuth("relay", "right").build().start()) {
+            Run good = probe("--config", relayConfig(upstream, "right").toString());
+            assertEquals(0, good.exit(), good.out() + good.err());
+            assertTrue(good.out().contains("AUTH PLAIN as relay"), good.out());
+            assertTrue(good.out().contains("TLS: ") && good.out().contains("verified for localhost"), good.out());
+            assertTrue(good.out().contains("AUTH PLAIN: accepted (235"), good.out());
+            assertTrue(upstream.commandsSeen().contains("[tls] EHLO relay.test.invalid"), "the config's hostname in EHLO: "
+                    + upstream.commandsSeen());
+            Run bad = probe("--config", relayConfig(upstream, "wrong").toString());
+            assertEquals(1, bad.exit(), bad.out());
+            assertTrue(bad.out().contains("FAILED (auth_failed): "), bad.out());
+            assertFalse(bad.out().contains("wrong"), "the password stays out of the output: " + bad.out());
+        }
+    }
+
+    @Test
+    void aBrokenConfigIsListedLikeCheckDoes() throws Exception {
+        Path config = Files.createTempDirectory("probe-bad").resolve("config.yaml");
+        Files.writeString(config, "listeners: []\nupstream:\n  host: 127.0.0.1\n  tls:\n    min_protocol: TLSv1\n");
+        Run run = probe("--config", config.toString());
+        assertEquals(1, run.exit());
+        assertTrue(run.err().contains("upstream.tls.min_protocol (line 5): TLSv1 is below the TLSv1.2 minimum"), run.err());
+    }
+
     @Test
     void usageMistakesExitWithTwoAndNoStackTrace() {
         Run badPort = probe("mail.example.com:99999");

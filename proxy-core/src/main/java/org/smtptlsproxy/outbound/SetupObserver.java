@@ -29,6 +29,10 @@ public interface SetupObserver {
     default void tlsEstablished(UpstreamSession session) {
     }
 
+    /** The upstream accepted AUTH with {@code mechanism} (inside TLS). */
+    default void authenticated(String mechanism, SmtpReply reply) {
+    }
+
     /** One target or address failed; the connector goes on with the next one, if any. */
     default void attemptFailed(UpstreamFailure failure) {
     }

@@ -143,6 +143,7 @@ final class UpstreamSetup {
 
     private void onAuthResult(SmtpReply reply) {
         if (reply.code() == 235) {
+            observer.authenticated(auth.mechanism().name(), reply);
             result.trySuccess(session);
         } else {
             fail(Outcome.AUTH_FAILED, "upstream " + session.target() + " rejected AUTH " + auth.mechanism().name()

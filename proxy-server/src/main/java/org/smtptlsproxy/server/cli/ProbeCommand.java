@@ -18,8 +18,13 @@ import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.TimeUnit;
+import org.smtptlsproxy.auth.OAuth2TokenSource;
+import org.smtptlsproxy.config.AuthMechanism;
+import org.smtptlsproxy.config.ConfigException;
+import org.smtptlsproxy.config.ConfigLoader;
 import org.smtptlsproxy.config.HostPort;
 import org.smtptlsproxy.config.PoolConfig;
+import org.smtptlsproxy.config.ProxyConfig;
 import org.smtptlsproxy.config.TlsProvider;
 import org.smtptlsproxy.config.TrustSource;
 import org.smtptlsproxy.config.UpstreamAuth;
@@ -45,15 +50,22 @@ import picocli.CommandLine.Parameters;
 /**
  * Opens one upstream session with the relay's own connector, TLS context and set-up steps, and
  * prints each step: so "probe says OK" means the relay would get as far as MAIL. Exit 0 when it
- * would, 1 when it would not (with the reason the relay would give), 2 on usage errors.
+ * would, 1 when it would not (with the reason the relay would give), 2 on usage errors. With
+ * {@code --config} it probes the configured upstream exactly as configured, AUTH included.
  */
 @Command(name = "probe", description = "Connects to an upstream as the relay would (EHLO, STARTTLS, TLS 1.2+, "
         + "certificate and name verification) and prints what it found and why a relay would fail.")
 public final class ProbeCommand implements Callable<Integer> {
 
-    @Parameters(index = "0", paramLabel = "HOST[:PORT]",
-            description = "Upstream host; port 25 by default (465 with --implicit-tls).")
+    @Parameters(index = "0", arity = "0..1", paramLabel = "HOST[:PORT]",
+            description = "Upstream host; port 25 by default (465 with --implicit-tls). "
+                    + "Optional with --config: the configured upstream.")
     String target;
+
+    @Option(names = {"-c", "--config"}, paramLabel = "FILE",
+            description = "Probe as this configuration's relay would: its upstream, trust, server name, hostname, "
+                    + "TLS provider and AUTH (the options below override them).")
+    Path config;
 
     @Option(names = "--implicit-tls", description = "TLS from the first byte (port 465 style) instead of STARTTLS.")
     boolean implicitTls;
@@ -68,12 +80,12 @@ public final class ProbeCommand implements Callable<Integer> {
     @Option(names = "--ehlo", paramLabel = "NAME", description = "Name to say in EHLO (default: this machine's name).")
     String ehloName;
 
-    @Option(names = "--timeout", paramLabel = "SECONDS", defaultValue = "30",
-            description = "Limit for the TCP connect and for each reply (default: ${DEFAULT-VALUE}).")
-    int timeoutSeconds;
+    @Option(names = "--timeout", paramLabel = "SECONDS",
+            description = "Limit for the TCP connect and for each reply (default: 30, or the config's timeouts).")
+    Integer timeoutSeconds;
 
-    @Option(names = "--tls-provider", paramLabel = "PROVIDER", defaultValue = "auto",
-            description = "auto, openssl (BoringSSL) or jdk, as tls_provider in the config (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--tls-provider", paramLabel = "PROVIDER",
+            description = "auto, openssl (BoringSSL) or jdk, as tls_provider in the config (default: auto, or the config's).")
     String provider;
 
     @CommandLine.Spec
@@ -82,34 +94,54 @@ public final class ProbeCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         PrintWriter out = spec.commandLine().getOut();
-        UpstreamConfig upstream = upstreamConfig();
-        TlsContextFactory tls = TlsContextFactory.forProvider(tlsProvider());
+        ProxyConfig configured = null;
+        if (config != null) {
+            try {
+                configured = new ConfigLoader().load(config);
+            } catch (ConfigException e) {
+                PrintWriter err = spec.commandLine().getErr();
+                err.println("smtp-tls-proxy: invalid configuration " + config + ":");
+                e.problems().forEach(problem -> err.println("  " + problem));
+                err.flush();
+                return 1;
+            }
+        } else if (target == null) {
+            throw new CommandLine.ParameterException(spec.commandLine(), "HOST[:PORT] is required without --config");
+        }
+        UpstreamConfig upstream = upstreamConfig(configured);
+        TlsContextFactory tls = TlsContextFactory.forProvider(tlsProvider(configured));
         ChainRecordingTrustManager trustManager;
         try {
             trustManager = ChainRecordingTrustManager.forTrust(upstream.tls().trust());
         } catch (GeneralSecurityException e) {
             throw new IllegalStateException("cannot build the trust store: " + e.getMessage(), e);
         }
-        String mode = implicitTls ? "implicit TLS" : "STARTTLS";
-        out.printf("probe %s (%s, TLS 1.2+, %s, trust %s)%n", upstream.address(), mode, tls.providerName(),
-                upstream.tls().trust().isSystem() ? "system CAs" : upstream.tls().trust().bundle());
+        UpstreamAuth auth = upstream.auth();
+        out.printf("probe %s (%s, TLS 1.2+, %s, trust %s%s)%n", upstream.address(),
+                upstream.tls().mode() == UpstreamTlsMode.IMPLICIT ? "implicit TLS" : "STARTTLS", tls.providerName(),
+                upstream.tls().trust().isSystem() ? "system CAs" : upstream.tls().trust().bundle(),
+                auth.mechanism() == AuthMechanism.NONE ? "" : ", AUTH " + auth.mechanism().name() + " as " + auth.username());
         Transport transport = Transport.best();
         EventLoopGroup group = transport.newGroup(1, new DefaultThreadFactory("probe", true));
-        ExecutorService resolver = Executors.newSingleThreadExecutor(new DefaultThreadFactory("probe-dns", true));
+        ExecutorService background = Executors.newFixedThreadPool(2, new DefaultThreadFactory("probe-work", true));
         try {
+            OAuth2TokenSource tokens = auth.mechanism() == AuthMechanism.XOAUTH2
+                    ? new OAuth2TokenSource(auth.oauth2(), background) : null;
+            String ehlo = ehloName != null ? ehloName : configured != null ? configured.hostname() : HostPort.localHostName();
             UpstreamConnector connector = new UpstreamConnector(upstream, tls.clientContext(upstream.tls(), trustManager),
-                    ehloName != null ? ehloName : HostPort.localHostName(), new ProxyMetrics(new SimpleMeterRegistry()),
-                    transport, resolver);
+                    ehlo, new ProxyMetrics(new SimpleMeterRegistry()), transport, background, tokens);
             Report report = new Report(out, trustManager);
             Future<UpstreamSession> opened = connector.open(group.next(), report);
-            // Connect, banner, EHLO, STARTTLS, handshake, EHLO: each bounded by the timeout.
-            if (!opened.await(6L * timeoutSeconds + 5, TimeUnit.SECONDS)) {
-                out.println("FAILED: no answer within " + (6L * timeoutSeconds + 5) + " s");
+            // Per target: connect, then banner, EHLO, STARTTLS, handshake, EHLO and AUTH, each bounded.
+            long limitSeconds = (1 + upstream.fallbackHosts().size())
+                    * (upstream.connectTimeout().toSeconds() + 7 * upstream.commandTimeout().toSeconds()) + 5;
+            if (!opened.await(limitSeconds, TimeUnit.SECONDS)) {
+                out.println("FAILED: no answer within " + limitSeconds + " s");
                 return 1;
             }
             if (opened.isSuccess()) {
                 opened.getNow().quit();
-                out.printf("OK: a relay through %s would work%n", upstream.address());
+                out.printf("OK: a relay through %s would work%n", opened.getNow().target());
                 return 0;
             }
             UpstreamFailure failure = opened.cause() instanceof UpstreamFailure.UpstreamException e
@@ -125,22 +157,35 @@ public final class ProbeCommand implements Callable<Integer> {
             return 1;
         } finally {
             out.flush();
-            resolver.shutdownNow();
+            background.shutdownNow();
             group.shutdownGracefully(0, 1, TimeUnit.SECONDS);
         }
     }
 
-    private UpstreamConfig upstreamConfig() {
-        HostPort address;
-        try {
-            address = HostPort.parse(target, implicitTls ? 465 : 25);
-        } catch (IllegalArgumentException e) {
-            throw new CommandLine.ParameterException(spec.commandLine(), "HOST[:PORT] " + e.getMessage());
-        }
-        if (timeoutSeconds < 1) {
+    /**
+     * Without a config: the host given, STARTTLS (or implicit TLS), the system's CAs or --trust, no
+     * AUTH. With one: its upstream as configured, fallback hosts and AUTH included, unless HOST
+     * names another; the options given override the config's values.
+     */
+    private UpstreamConfig upstreamConfig(ProxyConfig configured) {
+        if (timeoutSeconds != null && timeoutSeconds < 1) {
             throw new CommandLine.ParameterException(spec.commandLine(), "--timeout must be at least 1 second");
         }
-        TrustSource anchors = TrustSource.SYSTEM;
+        UpstreamConfig base = configured != null ? configured.upstream() : null;
+        UpstreamTlsMode mode = implicitTls ? UpstreamTlsMode.IMPLICIT
+                : base != null ? base.tls().mode() : UpstreamTlsMode.STARTTLS;
+        List<HostPort> fallbacks = base != null && target == null ? base.fallbackHosts() : List.of();
+        HostPort address;
+        if (target == null) {
+            address = base.address();
+        } else {
+            try {
+                address = HostPort.parse(target, mode == UpstreamTlsMode.IMPLICIT ? 465 : 25);
+            } catch (IllegalArgumentException e) {
+                throw new CommandLine.ParameterException(spec.commandLine(), "HOST[:PORT] " + e.getMessage());
+            }
+        }
+        TrustSource anchors = base != null ? base.tls().trust() : TrustSource.SYSTEM;
         if (trust != null) {
             try {
                 anchors = TrustSource.fromPemBundle(trust);
@@ -148,13 +193,23 @@ public final class ProbeCommand implements Callable<Integer> {
                 throw new CommandLine.ParameterException(spec.commandLine(), "--trust " + trust + ": " + e.getMessage());
             }
         }
-        UpstreamTls tls = new UpstreamTls(implicitTls ? UpstreamTlsMode.IMPLICIT : UpstreamTlsMode.STARTTLS, "TLSv1.2",
-                List.of(), true, serverName, anchors, null);
-        Duration timeout = Duration.ofSeconds(timeoutSeconds);
-        return new UpstreamConfig(address, tls, UpstreamAuth.NONE, List.of(), timeout, timeout, new PoolConfig(0, timeout));
+        String name = serverName != null ? serverName : base != null && target == null ? base.tls().serverName() : null;
+        UpstreamTls tls = base == null
+                ? new UpstreamTls(mode, "TLSv1.2", List.of(), true, name, anchors, null)
+                : new UpstreamTls(mode, base.tls().minProtocol(), base.tls().ciphers(), base.tls().verifyHostname(), name,
+                        anchors, base.tls().clientIdentity());
+        Duration connect = timeoutSeconds != null ? Duration.ofSeconds(timeoutSeconds)
+                : base != null ? base.connectTimeout() : Duration.ofSeconds(30);
+        Duration command = timeoutSeconds != null ? Duration.ofSeconds(timeoutSeconds)
+                : base != null ? base.commandTimeout() : Duration.ofSeconds(30);
+        return new UpstreamConfig(address, tls, base != null ? base.auth() : UpstreamAuth.NONE, fallbacks, connect, command,
+                new PoolConfig(0, command));
     }
 
-    private TlsProvider tlsProvider() {
+    private TlsProvider tlsProvider(ProxyConfig configured) {
+        if (provider == null) {
+            return configured != null ? configured.tlsProvider() : TlsProvider.AUTO;
+        }
         try {
             return TlsProvider.valueOf(provider.toUpperCase(Locale.ROOT));
         } catch (IllegalArgumentException e) {
@@ -210,6 +265,11 @@ public final class ProbeCommand implements Callable<Integer> {
             tlsShown = true;
             out.println("TLS: " + session.tlsProtocol() + ", " + session.tlsCipher() + ", verified for " + session.serverName());
             printChain(out, trustManager.chain());
+        }
+
+        @Override
+        public void authenticated(String mechanism, SmtpReply reply) {
+            out.println("AUTH " + mechanism + ": accepted (" + reply.oneLine() + ")");
         }
 
         @Override
