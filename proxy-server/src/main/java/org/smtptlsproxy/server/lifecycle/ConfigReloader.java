@@ -48,6 +48,10 @@ public final class ConfigReloader {
             LOG.warn("reload of {} refused, still running on the previous configuration: TLS setup failed: {}", file,
                     TlsFailures.reason(e));
             return false;
+        } catch (RuntimeException e) {
+            // Runs on the signal's thread: nobody else would hear of it.
+            LOG.error("reload of {} failed, still running on the previous configuration", file, e);
+            return false;
         }
         LOG.info("reloaded {}: new connections and upstream sessions use it; sessions in flight keep theirs", file);
         return true;

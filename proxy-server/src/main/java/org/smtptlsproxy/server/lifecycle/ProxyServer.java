@@ -34,12 +34,16 @@ public final class ProxyServer implements AutoCloseable {
     private final PrometheusMeterRegistry registry;
     private final ProxyRuntime runtime;
     private final OpsHttpServer opsServer;
+    /** Where the endpoint serves: a reload cannot move it. */
+    private final HostPort metricsAddress;
     private final java.util.concurrent.atomic.AtomicBoolean closed = new java.util.concurrent.atomic.AtomicBoolean();
 
-    private ProxyServer(PrometheusMeterRegistry registry, ProxyRuntime runtime, OpsHttpServer opsServer) {
+    private ProxyServer(PrometheusMeterRegistry registry, ProxyRuntime runtime, OpsHttpServer opsServer,
+                        HostPort metricsAddress) {
         this.registry = registry;
         this.runtime = runtime;
         this.opsServer = opsServer;
+        this.metricsAddress = metricsAddress;
     }
 
     /**
@@ -91,7 +95,7 @@ public final class ProxyServer implements AutoCloseable {
         bound.set(true);
         LOG.info("smtp-tls-proxy {} running; metrics on http://{}:{}/metrics", ProxyVersion.version(),
                 metricsAddress.host(), ops.port());
-        return new ProxyServer(registry, runtime, ops);
+        return new ProxyServer(registry, runtime, ops, metricsAddress);
     }
 
     private static String describe(Throwable e) {
@@ -128,7 +132,6 @@ public final class ProxyServer implements AutoCloseable {
      * @throws SSLException when a TLS context cannot be built from it (nothing changed)
      */
     public List<String> reload(ProxyConfig next) throws SSLException {
-        HostPort metricsAddress = runtime.config().metrics().address();
         List<String> needRestart = new ArrayList<>(runtime.reload(next));
         if (!next.metrics().address().equals(metricsAddress)) {
             needRestart.add("metrics.address " + next.metrics().address() + " needs a restart; still serving "
