@@ -6,7 +6,9 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import org.smtptlsproxy.config.ConfigException;
 import org.smtptlsproxy.config.ConfigLoader;
 import org.smtptlsproxy.server.lifecycle.ProxyServer;
@@ -98,7 +100,7 @@ final class ProxyFixture implements AutoCloseable {
         }
         private String[] requiredAuth;
         private String usersFile;
-        private final java.util.Map<String, String> files = new java.util.LinkedHashMap<>();
+        private final Map<String, String> files = new LinkedHashMap<>();
 
         /** A file written next to the config before it is loaded, e.g. a secret's *_file. */
         Builder file(String name, String content) {
@@ -217,7 +219,7 @@ final class ProxyFixture implements AutoCloseable {
                 upstreamPort = upstreamPortOverride;
             }
             TestPki.PemFiles proxyPem = LOCALHOST.writePem(dir, "proxy", KeyFormat.PKCS8);
-            for (java.util.Map.Entry<String, String> file : files.entrySet()) {
+            for (Map.Entry<String, String> file : files.entrySet()) {
                 Files.writeString(dir.resolve(file.getKey()), file.getValue());
             }
             if (usersFile != null) {
