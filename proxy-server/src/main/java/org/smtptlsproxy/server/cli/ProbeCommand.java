@@ -117,8 +117,9 @@ public final class ProbeCommand implements Callable<Integer> {
             throw new IllegalStateException("cannot build the trust store: " + e.getMessage(), e);
         }
         UpstreamAuth auth = upstream.auth();
-        out.printf("probe %s (%s, TLS 1.2+, %s, trust %s%s)%n", upstream.address(),
-                upstream.tls().mode() == UpstreamTlsMode.IMPLICIT ? "implicit TLS" : "STARTTLS", tls.providerName(),
+        out.printf("probe %s (%s, %s, %s, trust %s%s)%n", upstream.address(),
+                upstream.tls().mode() == UpstreamTlsMode.IMPLICIT ? "implicit TLS" : "STARTTLS",
+                "TLSv1.3".equals(upstream.tls().minProtocol()) ? "TLS 1.3" : "TLS 1.2+", tls.providerName(),
                 upstream.tls().trust().isSystem() ? "system CAs" : upstream.tls().trust().bundle(),
                 auth.mechanism() == AuthMechanism.NONE ? "" : ", AUTH " + auth.mechanism().name() + " as " + auth.username());
         Transport transport = Transport.best();
