@@ -117,6 +117,25 @@ class ReloadTest {
     }
 
     @Test
+    void theTlsProviderCanChangeOnReload() throws Exception {
+        try (ProxyFixture fixture = ProxyFixture.builder().start()) {
+            assertTrue(fixture.proxy.runtime().tlsProviderName().startsWith("BoringSSL"), fixture.proxy.runtime().tlsProviderName());
+            Path config = fixture.directory.resolve("config.yaml");
+            Files.writeString(config, Files.readString(config).replace("tls_provider: auto", "tls_provider: jdk"));
+            assertTrue(new ConfigReloader(config, fixture.proxy).reload());
+            assertTrue(fixture.proxy.runtime().tlsProviderName().startsWith("JDK"), fixture.proxy.runtime().tlsProviderName());
+            try (SmtpTestClient client = fixture.connect("starttls")) {
+                client.ehlo("printer.example");
+                client.startTls(fixture.trust("TLSv1"));
+                client.ehlo("printer.example");
+                assertEquals("TLSv1", client.tlsProtocol());
+                assertEquals(250, client.sendMessage("a@legacy.example", List.of("b@contoso.example"), MESSAGE).code());
+            }
+            assertTrue(fixture.upstream.awaitMessages(1, Duration.ofSeconds(10)));
+        }
+    }
+
+    @Test
     void aRemovedListenerKeepsServingWithTheNewUpstream() throws Exception {
         try (ProxyFixture fixture = ProxyFixture.builder().start();
              FakeUpstream next = FakeUpstream.builder().identity(ProxyFixture.LOCALHOST).build().start()) {
