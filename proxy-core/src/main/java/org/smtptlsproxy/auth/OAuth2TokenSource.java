@@ -16,6 +16,7 @@ import java.util.concurrent.Executor;
 import javax.net.ssl.SSLContext;
 import org.smtptlsproxy.config.OAuth2Config;
 import org.smtptlsproxy.config.TrustSource;
+import org.smtptlsproxy.tls.TlsFailures;
 import org.smtptlsproxy.tls.TrustAnchors;
 import org.yaml.snakeyaml.LoaderOptions;
 import org.yaml.snakeyaml.Yaml;
@@ -46,8 +47,11 @@ public final class OAuth2TokenSource {
     private record Token(String value, Instant expiresAt, Instant refreshAt) {
     }
 
-    /** A token endpoint that could not be used; the message is fit for a 4xx and a log line. */
-    public static final class TokenException extends Exception {
+    /**
+     * A token endpoint that could not be used; the message is fit for a 4xx and a log line. The
+     * futures carry it (wrapped in a {@code CompletionException} between stages).
+     */
+    public static final class TokenException extends RuntimeException {
         TokenException(String message) {
             super(message, null, false, false);
         }
@@ -111,16 +115,14 @@ public final class OAuth2TokenSource {
         try {
             sent = http.sendAsync(request, HttpResponse.BodyHandlers.ofString(StandardCharsets.UTF_8));
         } catch (RuntimeException e) {
-            return CompletableFuture.failedFuture(new TokenException("token endpoint " + endpoint() + ": " + describe(e)));
+            return CompletableFuture.failedFuture(new TokenException("token endpoint " + endpoint() + ": " + TlsFailures.reason(e)));
         }
-        return sent
-                .handle((response, failure) -> {
-                    if (failure != null) {
-                        throw new TokenFailure("token endpoint " + endpoint() + " unreachable: " + describe(failure));
-                    }
-                    return parse(response, requested);
-                })
-                .exceptionallyCompose(failure -> CompletableFuture.failedFuture(unwrap(failure)));
+        return sent.handle((response, failure) -> {
+            if (failure != null) {
+                throw new TokenException("token endpoint " + endpoint() + " unreachable: " + TlsFailures.reason(failure));
+            }
+            return parse(response, requested);
+        });
     }
 
     private Token parse(HttpResponse<String> response, Instant requested) {
@@ -128,20 +130,20 @@ public final class OAuth2TokenSource {
         if (response.statusCode() != 200) {
             Object error = body.get("error");
             Object description = body.get("error_description");
-            throw new TokenFailure("token endpoint " + endpoint() + " answered " + response.statusCode()
+            throw new TokenException("token endpoint " + endpoint() + " answered " + response.statusCode()
                     + (error == null ? "" : ": " + firstLine(error))
                     + (description == null ? "" : " (" + firstLine(description) + ")"));
         }
         Object token = body.get("access_token");
         Object expiresIn = body.get("expires_in");
         if (!(token instanceof String value) || value.isBlank()) {
-            throw new TokenFailure("token endpoint " + endpoint() + " sent no access_token");
+            throw new TokenException("token endpoint " + endpoint() + " sent no access_token");
         }
         long seconds;
         try {
             seconds = expiresIn == null ? 3600 : Long.parseLong(String.valueOf(expiresIn).strip());
         } catch (NumberFormatException e) {
-            throw new TokenFailure("token endpoint " + endpoint() + " sent an unreadable expires_in");
+            throw new TokenException("token endpoint " + endpoint() + " sent an unreadable expires_in");
         }
         Duration lifetime = Duration.ofSeconds(Math.max(0, seconds));
         Duration margin = lifetime.dividedBy(10).compareTo(REFRESH_MARGIN) > 0 ? lifetime.dividedBy(10) : REFRESH_MARGIN;
@@ -155,7 +157,7 @@ public final class OAuth2TokenSource {
             return Map.of();
         }
         if (body.length() > MAX_RESPONSE_CHARS) {
-            throw new TokenFailure("token endpoint " + endpoint() + " sent " + body.length() + " characters, not a token response");
+            throw new TokenException("token endpoint " + endpoint() + " sent " + body.length() + " characters, not a token response");
         }
         LoaderOptions options = new LoaderOptions();
         options.setMaxAliasesForCollections(0);
@@ -181,22 +183,6 @@ public final class OAuth2TokenSource {
         return line.length() > 160 ? line.substring(0, 160) + "..." : line;
     }
 
-    private static String describe(Throwable failure) {
-        Throwable root = failure;
-        while (root.getCause() != null && root.getCause() != root) {
-            root = root.getCause();
-        }
-        return root.getMessage() == null ? root.getClass().getSimpleName() : root.getMessage();
-    }
-
-    private static Throwable unwrap(Throwable failure) {
-        Throwable t = failure;
-        while (t.getCause() != null && !(t instanceof TokenFailure)) {
-            t = t.getCause();
-        }
-        return t instanceof TokenFailure f ? new TokenException(f.getMessage()) : new TokenException(describe(failure));
-    }
-
     private static String encode(String value) {
         return URLEncoder.encode(value, StandardCharsets.UTF_8);
     }
@@ -208,12 +194,5 @@ public final class OAuth2TokenSource {
         SSLContext context = SSLContext.getInstance("TLS");
         context.init(null, TrustAnchors.factoryFor(trust).getTrustManagers(), null);
         return context;
-    }
-
-    /** Carries a failure's words through the future's stages; becomes a {@link TokenException}. */
-    private static final class TokenFailure extends RuntimeException {
-        TokenFailure(String message) {
-            super(message, null, false, false);
-        }
     }
 }

@@ -6,13 +6,13 @@ import io.netty.util.concurrent.Future;
 import io.netty.util.concurrent.Promise;
 import java.nio.charset.StandardCharsets;
 import java.util.Base64;
-import java.util.concurrent.CompletionException;
 import org.smtptlsproxy.auth.OAuth2TokenSource;
 import org.smtptlsproxy.config.AuthMechanism;
 import org.smtptlsproxy.config.UpstreamAuth;
 import org.smtptlsproxy.outbound.UpstreamFailure.Outcome;
 import org.smtptlsproxy.smtp.EhloCapabilities;
 import org.smtptlsproxy.smtp.SmtpReply;
+import org.smtptlsproxy.tls.TlsFailures;
 
 /**
  * Brings a fresh connection to the point where a MAIL may be sent: banner, EHLO, STARTTLS,
@@ -118,7 +118,7 @@ final class UpstreamSetup {
             case XOAUTH2 -> tokens.token().whenComplete((token, failure) -> session.eventLoop().execute(() -> {
                 if (failure != null) {
                     fail(Outcome.AUTH_FAILED, "no OAuth2 token for AUTH XOAUTH2 to upstream " + session.target() + ": "
-                            + tokenProblem(failure));
+                            + TlsFailures.reason(failure));
                     return;
                 }
                 String response = "user=" + user + "\u0001auth=Bearer " + token + "\u0001\u0001";
@@ -135,11 +135,6 @@ final class UpstreamSetup {
         }
     }
 
-    private static String tokenProblem(Throwable failure) {
-        Throwable cause = failure instanceof CompletionException && failure.getCause() != null
-                ? failure.getCause() : failure;
-        return cause.getMessage() == null ? cause.getClass().getSimpleName() : cause.getMessage();
-    }
 
     private void onAuthResult(SmtpReply reply) {
         if (reply.code() == 235) {

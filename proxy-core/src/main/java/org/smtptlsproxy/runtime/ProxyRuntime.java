@@ -46,6 +46,7 @@ import io.netty.util.concurrent.MultithreadEventExecutorGroup;
 import org.smtptlsproxy.outbound.UpstreamConnector;
 import org.smtptlsproxy.outbound.UpstreamPool;
 import org.smtptlsproxy.tls.TlsContextFactory;
+import org.smtptlsproxy.tls.TlsFailures;
 
 /**
  * The running proxy for one configuration: event loops, TLS contexts, the upstream connector and
@@ -104,11 +105,11 @@ public final class ProxyRuntime implements AutoCloseable {
      * @throws java.io.IOException-like {@link io.netty.channel.ChannelException} when an address is taken
      */
     public synchronized ProxyRuntime start() throws SSLException, InterruptedException {
-        pool = newPool(config);
+        pool = newPool(config, tlsFactory);
         limiter = new ConnectionLimiter(config.limits().maxConnections(), config.limits().maxConnectionsPerClient());
         for (ListenerConfig listener : config.listeners()) {
             metrics.registerListener(listener.name());
-            AtomicReference<ListenerContext> context = new AtomicReference<>(newContext(config, listener, pool));
+            AtomicReference<ListenerContext> context = new AtomicReference<>(newContext(config, listener, pool, tlsFactory));
             ServerBootstrap bootstrap = new ServerBootstrap()
                     .group(acceptors, workers)
                     .channel(transport.serverChannel())
@@ -141,49 +142,41 @@ public final class ProxyRuntime implements AutoCloseable {
      */
     public synchronized List<String> reload(ProxyConfig next) throws SSLException {
         TlsContextFactory nextFactory = TlsContextFactory.forProvider(next.tlsProvider());
-        TlsContextFactory previousFactory = tlsFactory;
-        tlsFactory = nextFactory;
-        UpstreamPool nextPool;
+        UpstreamPool nextPool = newPool(next, nextFactory);
         Map<String, ListenerContext> nextContexts = new LinkedHashMap<>();
         List<String> needRestart = new ArrayList<>();
-        try {
-            nextPool = newPool(next);
-            for (ListenerConfig listener : next.listeners()) {
-                ListenerConfig bound = boundListeners.get(listener.name());
-                if (bound == null) {
-                    needRestart.add("listener " + listener.name() + " is new: it needs a restart to be bound");
-                    continue;
-                }
-                if (!bound.address().equals(listener.address())) {
-                    needRestart.add("listener " + listener.name() + " moves from " + bound.address() + " to "
-                            + listener.address() + ": that needs a restart; it keeps serving " + bound.address());
-                }
-                nextContexts.put(listener.name(), newContext(next, listener, nextPool));
+        for (ListenerConfig listener : next.listeners()) {
+            ListenerConfig bound = boundListeners.get(listener.name());
+            if (bound == null) {
+                needRestart.add("listener " + listener.name() + " is new: it needs a restart to be bound");
+                continue;
             }
-            for (String name : boundListeners.keySet()) {
-                if (!nextContexts.containsKey(name)) {
-                    // Still bound: it keeps its own settings and TLS material (its files may be gone),
-                    // and relays with the new upstream and limits.
-                    needRestart.add("listener " + name + " was removed: it keeps serving until a restart");
-                    ListenerContext old = listenerContexts.get(name).get();
-                    nextContexts.put(name, new ListenerContext(old.listener(), old.tls(), next.hostname(), next.limits(),
-                            next.receivedHeader(), nextPool, metrics, limiter, clients, shutdown, old.users(), authWork));
-                }
+            if (!bound.address().equals(listener.address())) {
+                needRestart.add("listener " + listener.name() + " moves from " + bound.address() + " to "
+                        + listener.address() + ": that needs a restart; it keeps serving " + bound.address());
             }
-        } catch (SSLException | RuntimeException e) {
-            tlsFactory = previousFactory;
-            throw e;
+            nextContexts.put(listener.name(), newContext(next, listener, nextPool, nextFactory));
+        }
+        for (String name : boundListeners.keySet()) {
+            if (!nextContexts.containsKey(name)) {
+                // Still bound: it keeps its own settings and TLS material (its files may be gone),
+                // and relays with the new upstream and limits.
+                needRestart.add("listener " + name + " was removed: it keeps serving until a restart");
+                ListenerContext old = listenerContexts.get(name).get();
+                nextContexts.put(name, context(next, old.listener(), old.tls(), old.users(), nextPool));
+            }
         }
         nextContexts.forEach((name, context) -> listenerContexts.get(name).set(context));
         limiter.setLimits(next.limits().maxConnections(), next.limits().maxConnectionsPerClient());
         UpstreamPool previousPool = pool;
         pool = nextPool;
         previousPool.retire();
+        tlsFactory = nextFactory;
         config = next;
         return needRestart;
     }
 
-    private UpstreamPool newPool(ProxyConfig config) throws SSLException {
+    private UpstreamPool newPool(ProxyConfig config, TlsContextFactory tlsFactory) throws SSLException {
         SslContext upstreamTls = tlsFactory.clientContext(config.upstream().tls());
         UpstreamConnector connector = new UpstreamConnector(config.upstream(), upstreamTls, config.hostname(),
                 metrics, transport, resolver, tokenSource(config.upstream().auth()));
@@ -209,17 +202,22 @@ public final class ProxyRuntime implements AutoCloseable {
             if (failure == null) {
                 LOG.info("upstream XOAUTH2: got a token for {} from the token endpoint", auth.username());
             } else {
-                Throwable cause = failure.getCause() != null ? failure.getCause() : failure;
                 LOG.warn("upstream XOAUTH2: no token yet ({}); messages are deferred with 451 until one is had",
-                        cause.getMessage());
+                        TlsFailures.reason(failure));
             }
         });
         return tokens;
     }
 
-    private ListenerContext newContext(ProxyConfig config, ListenerConfig listener, UpstreamPool pool) throws SSLException {
+    private ListenerContext newContext(ProxyConfig config, ListenerConfig listener, UpstreamPool pool,
+                                       TlsContextFactory tlsFactory) throws SSLException {
         SslContext serverTls = listener.tls().mode() == InboundTlsMode.NONE ? null : tlsFactory.serverContext(listener.tls());
         UserDirectory users = listener.auth() == null ? null : new UserDirectory(listener.auth().users());
+        return context(config, listener, serverTls, users, pool);
+    }
+
+    private ListenerContext context(ProxyConfig config, ListenerConfig listener, SslContext serverTls, UserDirectory users,
+                                    UpstreamPool pool) {
         return new ListenerContext(listener, serverTls, config.hostname(), config.limits(),
                 config.receivedHeader(), pool, metrics, limiter, clients, shutdown, users, authWork);
     }

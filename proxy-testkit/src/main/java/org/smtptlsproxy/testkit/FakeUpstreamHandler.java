@@ -68,23 +68,7 @@ final class FakeUpstreamHandler extends ChannelInboundHandlerAdapter {
 
     @Override
     public void handlerRemoved(ChannelHandlerContext ctx) {
-        releaseLines();
-    }
-
-    /**
-     * Also here: when a server's event loop shuts down with connections open, their handlers were
-     * not always removed, and paranoid leak detection reported the line buffer.
-     */
-    @Override
-    public void channelInactive(ChannelHandlerContext ctx) {
-        releaseLines();
-        ctx.fireChannelInactive();
-    }
-
-    private void releaseLines() {
-        if (lines.refCnt() > 0) {
-            lines.release();
-        }
+        lines.release();
     }
 
     @Override
