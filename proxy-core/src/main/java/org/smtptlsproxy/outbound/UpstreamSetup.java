@@ -162,7 +162,7 @@ final class UpstreamSetup {
 
     private void fail(Outcome outcome, String reason) {
         UpstreamFailure failure = new UpstreamFailure(outcome, reason);
-        session.abort(reason);
+        session.abort(failure);
         result.tryFailure(failure.asException());
     }
 
@@ -172,7 +172,7 @@ final class UpstreamSetup {
             // A drop before the session was usable is the upstream breaking the protocol.
             failure = new UpstreamFailure(Outcome.PROTOCOL_ERROR, failure.reason() + " during set-up");
         }
-        session.abort(failure.reason());
+        session.abort(failure);
         result.tryFailure(failure.asException());
     }
 }
