@@ -76,6 +76,7 @@ public final class UpstreamSession extends ChannelInboundHandlerAdapter {
     private boolean dataOpen;
     /** A QUIT was sent on giving up; whatever comes next only ends the connection. */
     private boolean quitting;
+    private boolean authenticated;
     /** Set from the 220 to STARTTLS until the handshake ends; replies then are plaintext injections. */
     private Promise<Void> tlsUpgrade;
     private SslContext pendingTlsContext;
@@ -136,6 +137,15 @@ public final class UpstreamSession extends ChannelInboundHandlerAdapter {
     void capabilities(EhloCapabilities capabilities) {
         this.capabilities = capabilities;
         this.pipelining = capabilities.pipelining();
+    }
+
+    /** True once AUTH succeeded on this session (RFC 4954 5: only then does MAIL carry AUTH=). */
+    public boolean isAuthenticated() {
+        return authenticated;
+    }
+
+    void authenticated() {
+        this.authenticated = true;
     }
 
     public boolean isTls() {

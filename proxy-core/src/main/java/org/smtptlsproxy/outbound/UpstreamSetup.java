@@ -138,6 +138,7 @@ final class UpstreamSetup {
 
     private void onAuthResult(SmtpReply reply) {
         if (reply.code() == 235) {
+            session.authenticated();
             observer.authenticated(auth.mechanism().name(), reply);
             result.trySuccess(session);
         } else {
