@@ -68,6 +68,26 @@ class UpstreamFailureTest {
         }
     }
 
+    /**
+     * Found by the fault-injection load run: DATA on an upstream already lost was answered, but the
+     * session then stopped reading, and the sender's next command waited forever.
+     */
+    @Test
+    void dataOnAnUpstreamLostAfterRcptIsA451AndTheSessionGoesOn() throws Exception {
+        try (ProxyFixture fixture = ProxyFixture.builder().start();
+             SmtpTestClient client = fixture.connect("plain")) {
+            client.ehlo("sender.example");
+            assertEquals(250, client.command("MAIL FROM:<a@legacy.example>").code());
+            assertEquals(250, client.command("RCPT TO:<b@contoso.example>").code());
+            fixture.upstream.close();
+            Thread.sleep(300); // the proxy notices the closed connection before DATA arrives
+            SmtpTestClient.Reply data = client.command("DATA");
+            assertEquals(451, data.code(), data.toString());
+            assertEquals(250, client.command("RSET").code());
+            assertEquals(250, client.command("NOOP").code());
+        }
+    }
+
     @Test
     void upstreamLimitedToTls11IsRefused() throws Exception {
         assertDeferredAtMail(ProxyFixture.builder().upstreamProtocols("TLSv1.1"), "4.7.5", "handshake", "tls_failed");

@@ -555,6 +555,9 @@ public final class SmtpSessionHandler extends ChannelInboundHandlerAdapter {
         }
         Promise<SmtpReply> reply = ctx.executor().newPromise();
         reply(reply);
+        // Before the send: on an upstream already lost, the reply is settled (and the queue
+        // drained) inside this very call, and reading must then resume.
+        readWhenDrained = true;
         txn.upstream.run(session -> session.send(SmtpRequests.data())).addListener(r -> {
             SmtpReply upstreamReply = expect(r, txn, 3);
             UpstreamSession session = txn.session();
@@ -583,7 +586,6 @@ public final class SmtpSessionHandler extends ChannelInboundHandlerAdapter {
             decoder.resumeCommands();
             reply.setSuccess(ownReply != null ? ownReply : upstreamReply);
         });
-        readWhenDrained = true;
     }
 
     private byte[] receivedHeader() {

@@ -44,6 +44,8 @@ public final class FakeUpstream implements AutoCloseable {
     private final List<byte[]> commandOctets = new ArrayList<>();
     /** Raw replies that replace the usual one, by verb ("MAIL", "RCPT", "DATA") or "END" for end of data. */
     private final Map<String, String> scripted = new ConcurrentHashMap<>();
+    /** The fault each transaction got from the {@link FaultPlan}, by its MAIL FROM address. */
+    private final Map<String, Fault> injected = new ConcurrentHashMap<>();
     private final AtomicInteger connections = new AtomicInteger();
     /** Connections still open; each leaves the group when it closes. */
     private final ChannelGroup open = new DefaultChannelGroup("fake-upstream", GlobalEventExecutor.INSTANCE);
@@ -150,6 +152,11 @@ public final class FakeUpstream implements AutoCloseable {
         }
     }
 
+    /** The fault the fault plan gave each transaction, by sender address (only those that got one). */
+    public Map<String, Fault> injectedFaults() {
+        return Map.copyOf(injected);
+    }
+
     /** The command lines that arrived in plaintext. */
     public List<String> plaintextCommands() {
         return commandsSeen().stream().filter(c -> !c.startsWith("[tls] ")).toList();
@@ -184,6 +191,10 @@ public final class FakeUpstream implements AutoCloseable {
         return "FAKE" + queueIds.incrementAndGet() + "." + Long.toHexString(System.nanoTime()) + "@fake.upstream";
     }
 
+    void recordInjected(String sender, Fault fault) {
+        injected.put(sender, fault);
+    }
+
     String scripted(String stage) {
         return scripted.get(stage);
     }
@@ -195,6 +206,9 @@ public final class FakeUpstream implements AutoCloseable {
     }
 
     void recordCommand(String line, boolean inTls) {
+        if (!settings.recordsCommands()) {
+            return;
+        }
         synchronized (commands) {
             commands.add(inTls ? "[tls] " + line : line);
         }
@@ -224,6 +238,8 @@ public final class FakeUpstream implements AutoCloseable {
         private String authPassword;
         private String authToken;
         private final List<String> extraExtensions = new ArrayList<>();
+        private FaultPlan faultPlan;
+        private boolean recordCommands = true;
         private final Set<String> withheldExtensions = new java.util.HashSet<>();
 
         private Builder() {
@@ -232,6 +248,26 @@ public final class FakeUpstream implements AutoCloseable {
         public Builder identity(TestPki.Identity identity) {
             this.identity = identity;
             return this;
+        }
+
+        /** Faults drawn per connection and per transaction, on top of {@link #faults}. */
+        public Builder faultPlan(FaultPlan plan) {
+            this.faultPlan = plan;
+            return this;
+        }
+
+        FaultPlan faultPlan() {
+            return faultPlan;
+        }
+
+        /** Off for long load runs: every command line would be kept. */
+        public Builder recordCommands(boolean record) {
+            this.recordCommands = record;
+            return this;
+        }
+
+        boolean recordsCommands() {
+            return recordCommands;
         }
 
         /** EHLO keywords to advertise beyond the usual set, e.g. "DSN". */

@@ -56,9 +56,17 @@ final class FakeUpstreamHandler extends ChannelInboundHandlerAdapter {
     private long size;
     private ByteArrayOutputStream stored;
 
+    /** Drawn from the fault plan when the connection opens, and at each MAIL. */
+    private Fault connectionFault;
+    private Fault transactionFault;
+
     FakeUpstreamHandler(FakeUpstream server) {
         this.server = server;
         this.settings = server.settings();
+    }
+
+    private boolean has(Fault fault) {
+        return settings.has(fault) || fault == connectionFault || fault == transactionFault;
     }
 
     @Override
@@ -73,14 +81,21 @@ final class FakeUpstreamHandler extends ChannelInboundHandlerAdapter {
 
     @Override
     public void channelActive(ChannelHandlerContext ctx) {
+        if (settings.faultPlan() != null) {
+            connectionFault = settings.faultPlan().forConnection();
+        }
+        if (has(Fault.REFUSE_CONNECTION)) {
+            ctx.close();
+            return;
+        }
         SslHandler implicit = ctx.pipeline().get(SslHandler.class);
         if (implicit != null) {
             watchHandshake(implicit);
         }
-        if (settings.has(Fault.SILENT)) {
+        if (has(Fault.SILENT)) {
             return;
         }
-        if (settings.has(Fault.BANNER_421)) {
+        if (has(Fault.BANNER_421)) {
             ctx.writeAndFlush(ascii("421 4.3.2 Service not available\r\n")).addListener(ChannelFutureListener.CLOSE);
             return;
         }
@@ -114,7 +129,7 @@ final class FakeUpstreamHandler extends ChannelInboundHandlerAdapter {
             int end = lf > lines.readerIndex() && lines.getByte(lf - 1) == '\r' ? lf - 1 : lf;
             byte[] octets = new byte[end - lines.readerIndex()];
             lines.getBytes(lines.readerIndex(), octets);
-            if (authStep == AuthStep.NONE) {
+            if (authStep == AuthStep.NONE && settings.recordsCommands()) {
                 server.recordOctets(octets);
             }
             String line = lines.toString(lines.readerIndex(), end - lines.readerIndex(), StandardCharsets.UTF_8);
@@ -166,7 +181,7 @@ final class FakeUpstreamHandler extends ChannelInboundHandlerAdapter {
             case "RCPT" -> rcpt(ctx, line);
             case "DATA" -> data(ctx);
             case "RSET" -> {
-                if (settings.has(Fault.RSET_421)) {
+                if (has(Fault.RSET_421)) {
                     ctx.writeAndFlush(ascii("421 4.4.2 Connection dropped due to timeout\r\n"))
                             .addListener(ChannelFutureListener.CLOSE);
                     return false;
@@ -183,7 +198,7 @@ final class FakeUpstreamHandler extends ChannelInboundHandlerAdapter {
     }
 
     private void ehlo(ChannelHandlerContext ctx, String line) {
-        if (settings.has(Fault.EHLO_5XX)) {
+        if (has(Fault.EHLO_5XX)) {
             write(ctx, "554 5.7.1 Client host rejected");
             return;
         }
@@ -195,7 +210,7 @@ final class FakeUpstreamHandler extends ChannelInboundHandlerAdapter {
         reply.add("PIPELINING");
         reply.add("ENHANCEDSTATUSCODES");
         reply.add("8BITMIME");
-        if (tlsSession == null && !settings.implicitTls() && !settings.has(Fault.NO_STARTTLS)) {
+        if (tlsSession == null && !settings.implicitTls() && !has(Fault.NO_STARTTLS)) {
             reply.add("STARTTLS");
         }
         if (tlsSession != null && settings.authUser() != null) {
@@ -212,7 +227,7 @@ final class FakeUpstreamHandler extends ChannelInboundHandlerAdapter {
     }
 
     private boolean startTls(ChannelHandlerContext ctx) {
-        if (tlsSession != null || settings.implicitTls() || settings.has(Fault.NO_STARTTLS)) {
+        if (tlsSession != null || settings.implicitTls() || has(Fault.NO_STARTTLS)) {
             write(ctx, "502 5.5.1 Command not implemented");
             return true;
         }
@@ -221,7 +236,7 @@ final class FakeUpstreamHandler extends ChannelInboundHandlerAdapter {
         ctx.pipeline().addFirst(TLS, ssl);
         watchHandshake(ssl);
         String reply = "220 2.0.0 SMTP server ready\r\n";
-        if (settings.has(Fault.STARTTLS_INJECTION)) {
+        if (has(Fault.STARTTLS_INJECTION)) {
             reply += "250 2.0.0 injected\r\n";
         }
         ctx.writeAndFlush(ascii(reply));
@@ -328,15 +343,36 @@ final class FakeUpstreamHandler extends ChannelInboundHandlerAdapter {
             return;
         }
         from = sender;
+        if (settings.faultPlan() != null) {
+            transactionFault = settings.faultPlan().forTransaction(sender);
+        }
+        if (has(Fault.STALL_AT_MAIL)) {
+            injected(Fault.STALL_AT_MAIL);
+            return;
+        }
+        if (has(Fault.MAIL_4XX)) {
+            injected(Fault.MAIL_4XX);
+            write(ctx, "451 4.7.500 Server busy. Please try again later");
+            from = null;
+            return;
+        }
+        if (has(Fault.MAIL_5XX)) {
+            injected(Fault.MAIL_5XX);
+            write(ctx, "550 5.7.64 TenantAttribution; Relay Access Denied");
+            from = null;
+            return;
+        }
         write(ctx, "250 2.1.0 Sender OK");
     }
 
     private void rcpt(ChannelHandlerContext ctx, String line) {
         if (from == null) {
             write(ctx, "503 5.5.1 Need mail command");
-        } else if (settings.has(Fault.RCPT_4XX)) {
+        } else if (has(Fault.RCPT_4XX)) {
+            injected(Fault.RCPT_4XX);
             write(ctx, "451 4.4.4 Temporary recipient failure");
-        } else if (settings.has(Fault.RCPT_5XX)) {
+        } else if (has(Fault.RCPT_5XX)) {
+            injected(Fault.RCPT_5XX);
             write(ctx, "550 5.1.10 RESOLVER.ADR.RecipientNotFound; Recipient not found by SMTP address lookup");
         } else if (address(line) == null) {
             write(ctx, "501 5.1.3 Invalid address");
@@ -349,6 +385,11 @@ final class FakeUpstreamHandler extends ChannelInboundHandlerAdapter {
     private void data(ChannelHandlerContext ctx) {
         if (recipients.isEmpty()) {
             write(ctx, "503 5.5.1 Need rcpt command");
+            return;
+        }
+        if (has(Fault.DATA_4XX)) {
+            injected(Fault.DATA_4XX);
+            write(ctx, "452 4.3.1 Insufficient system resources");
             return;
         }
         try {
@@ -424,12 +465,13 @@ final class FakeUpstreamHandler extends ChannelInboundHandlerAdapter {
             i++;
         }
         feed(buf, feedFrom, to);
-        if (settings.has(Fault.STALL_DATA) && !stalled) {
+        if (has(Fault.STALL_DATA) && !stalled) {
             stalled = true;
             ctx.channel().config().setAutoRead(false);
             ctx.executor().schedule(() -> ctx.channel().config().setAutoRead(true), 3, java.util.concurrent.TimeUnit.SECONDS);
         }
-        if (settings.has(Fault.DROP_MID_DATA) && size > 0) {
+        if (has(Fault.DROP_MID_DATA) && size > 0) {
+            injected(Fault.DROP_MID_DATA);
             inData = false;
             ctx.close();
         }
@@ -497,27 +539,51 @@ final class FakeUpstreamHandler extends ChannelInboundHandlerAdapter {
             resetTransaction();
             return;
         }
-        if (settings.has(Fault.SILENT_AT_DATA_END)) {
+        if (has(Fault.SILENT_AT_DATA_END)) {
+            injected(Fault.SILENT_AT_DATA_END);
             resetTransaction();
             return;
         }
-        if (settings.has(Fault.DATA_END_4XX)) {
+        if (has(Fault.DROP_AFTER_DATA_END)) {
+            injected(Fault.DROP_AFTER_DATA_END);
+            record(false);
+            resetTransaction();
+            ctx.close();
+            return;
+        }
+        if (has(Fault.DATA_END_4XX)) {
+            injected(Fault.DATA_END_4XX);
             write(ctx, "451 4.7.500 Server busy. Please try again later");
-        } else if (settings.has(Fault.DATA_END_5XX)) {
+        } else if (has(Fault.DATA_END_5XX)) {
+            injected(Fault.DATA_END_5XX);
             write(ctx, "554 5.6.0 Message rejected");
         } else {
-            String queueId = server.nextQueueId();
-            server.recordMessage(new ReceivedMessage(from, recipients, size,
-                    digest == null ? null : HexFormat.of().formatHex(digest.digest()), crc32c.getValue() << 32 | crc32.getValue(),
-                    stored == null ? null : stored.toByteArray(),
-                    tlsSession == null ? null : tlsSession.getProtocol(),
-                    tlsSession == null ? null : tlsSession.getCipherSuite(), sniHostName, queueId));
+            String queueId = record(true);
             write(ctx, "250 2.6.0 <" + queueId + "> [InternalId=" + queueId.hashCode() + "] Queued mail for delivery");
         }
         resetTransaction();
     }
 
+    /** Notes that the fault plan's fault for this transaction has just struck (not merely been drawn). */
+    private void injected(Fault fault) {
+        if (fault == transactionFault && from != null) {
+            server.recordInjected(from, fault);
+        }
+    }
+
+    /** Stores the message just received; returns its queue id. */
+    private String record(boolean acknowledged) {
+        String queueId = server.nextQueueId();
+        server.recordMessage(new ReceivedMessage(from, recipients, size,
+                digest == null ? null : HexFormat.of().formatHex(digest.digest()), crc32c.getValue() << 32 | crc32.getValue(),
+                stored == null ? null : stored.toByteArray(),
+                tlsSession == null ? null : tlsSession.getProtocol(),
+                tlsSession == null ? null : tlsSession.getCipherSuite(), sniHostName, queueId, acknowledged));
+        return queueId;
+    }
+
     private void resetTransaction() {
+        transactionFault = null;
         from = null;
         recipients.clear();
     }

@@ -2,6 +2,8 @@ package org.smtptlsproxy.testkit;
 
 /** Ways the {@link FakeUpstream} can misbehave, one per upstream failure the proxy must survive. */
 public enum Fault {
+    /** The connection is accepted and closed at once, before any banner. */
+    REFUSE_CONNECTION,
     /** STARTTLS is not advertised and refused with 502. */
     NO_STARTTLS,
     /** The banner is {@code 421 4.3.2 Service not available} and the connection closes. */
@@ -10,6 +12,14 @@ public enum Fault {
     SILENT,
     /** EHLO gets {@code 554 5.7.1}. */
     EHLO_5XX,
+    /** MAIL gets {@code 451 4.7.500 Server busy}, Exchange Online's throttling reply. */
+    MAIL_4XX,
+    /** MAIL gets {@code 550 5.7.64 TenantAttribution; Relay Access Denied}. */
+    MAIL_5XX,
+    /** MAIL is never answered. */
+    STALL_AT_MAIL,
+    /** The DATA command gets {@code 452 4.3.1 Insufficient system resources}. */
+    DATA_4XX,
     /** Every RCPT gets {@code 451 4.4.4}. */
     RCPT_4XX,
     /** Every RCPT gets Exchange Online's {@code 550 5.1.10} recipient-not-found. */
@@ -27,6 +37,11 @@ public enum Fault {
     STALL_DATA,
     /** The end of data is never answered. */
     SILENT_AT_DATA_END,
+    /**
+     * The message is stored, then the connection closes before the 250: the window in which a
+     * sender that retries delivers twice, as with any SMTP server.
+     */
+    DROP_AFTER_DATA_END,
     /**
      * RSET gets {@code 421 4.4.2} and the connection closes, as a server does with a session it
      * has timed out: what a reused pooled session meets when the upstream dropped it first.

@@ -10,10 +10,11 @@ import java.util.List;
  * {@code checksum} is CRC-32C in the high 32 bits and CRC-32 in the low ones: two independent
  * polynomials, so that distinct messages collide with odds near 2^-64, which tells a duplicate
  * delivery from two messages, not tampering from content. {@code data} holds the bytes only up
- * to the server's storage cap, else null.
+ * to the server's storage cap, else null. {@code acknowledged} is false for a message stored but
+ * never answered with 250 ({@link Fault#DROP_AFTER_DATA_END}).
  */
 public record ReceivedMessage(String from, List<String> recipients, long size, String sha256, long checksum, byte[] data,
-                              String tlsProtocol, String tlsCipher, String sniHostName, String queueId) {
+                              String tlsProtocol, String tlsCipher, String sniHostName, String queueId, boolean acknowledged) {
 
     public ReceivedMessage {
         recipients = List.copyOf(recipients);
