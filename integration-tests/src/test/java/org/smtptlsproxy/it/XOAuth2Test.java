@@ -28,13 +28,18 @@ class XOAuth2Test {
     private final List<String> requests = new CopyOnWriteArrayList<>();
     private final AtomicReference<String> response = new AtomicReference<>();
     private volatile int status = 200;
+    private final List<Long> requestTimes = new CopyOnWriteArrayList<>();
+    /** Runs after each answer: lets a test hand out a different token next time. */
+    private volatile Runnable onRequest = () -> { };
 
     @BeforeEach
     void startTokenEndpoint() throws Exception {
         endpoint = HttpServer.create(new InetSocketAddress("127.0.0.1", 0), 0);
         endpoint.createContext("/tenant/oauth2/v2.0/token", exchange -> {
             requests.add(new String(exchange.getRequestBody().readAllBytes(), StandardCharsets.UTF_8));
+            requestTimes.add(System.nanoTime());
             byte[] body = response.get().getBytes(StandardCharsets.UTF_8);
+            onRequest.run();
             exchange.getResponseHeaders().add("Content-Type", "application/json");
             exchange.sendResponseHeaders(status, body.length);
             exchange.getResponseBody().write(body);
@@ -96,22 +101,40 @@ class XOAuth2Test {
         }
     }
 
+    /**
+     * Issue 12: with a 612 s token the refresh point (ten minutes left) comes 12 s after the fetch;
+     * a message 15 s after the fetch must already go out with the next token. The fake upstream
+     * accepts only that one, so a session that used the first token would get a 451.
+     */
     @Test
-    void aTokenCloseToExpiryIsFetchedAgainWhileItStillServes() throws Exception {
-        // Five minutes of life is under the ten-minute margin: every use asks for a fresh one.
-        response.set("{\"token_type\":\"Bearer\",\"expires_in\":300,\"access_token\":\"short-lived\"}");
-        try (ProxyFixture fixture = proxy("short-lived", 0)) {
-            assertEquals(250, send(fixture).code());
-            assertEquals(250, send(fixture).code());
-            // The start-up fetch, then refreshes as the token is used (each use still gets the current
-            // one, and a use while a refresh is under way starts none): at least one more than a
-            // long-lived token would need.
-            long deadline = System.nanoTime() + Duration.ofSeconds(5).toNanos();
-            while (requests.size() < 2 && System.nanoTime() < deadline) {
-                Thread.sleep(20);
+    @Timeout(90)
+    void aMessageFifteenSecondsIntoA612SecondTokenGoesOutWithTheNextToken() throws Exception {
+        response.set("{\"token_type\":\"Bearer\",\"expires_in\":612,\"access_token\":\"first-token\"}");
+        onRequest = () -> response.set("{\"token_type\":\"Bearer\",\"expires_in\":612,\"access_token\":\"second-token\"}");
+        try (ProxyFixture fixture = proxy("second-token", 0)) {
+            long deadline = System.nanoTime() + Duration.ofSeconds(10).toNanos();
+            while (requestTimes.isEmpty() && System.nanoTime() < deadline) {
+                Thread.sleep(10);
             }
-            assertTrue(requests.size() >= 2, requests.toString());
+            assertEquals(1, requests.size(), "the start-up fetch");
+            long fifteenSecondsIn = requestTimes.get(0) + Duration.ofSeconds(15).toNanos();
+            Thread.sleep(Math.max(0, (fifteenSecondsIn - System.nanoTime()) / 1_000_000));
+            assertEquals(2, requests.size(), "refreshed on schedule before the session asked: " + requests.size());
+            SmtpTestClient.Reply reply = send(fixture);
+            assertEquals(250, reply.code(), reply.toString());
+            assertEquals(2, requests.size(), "the session fetched nothing itself");
+            String metrics = fixture.metrics();
+            assertTrue(metrics.contains("smtp_proxy_oauth2_token_refresh_total{outcome=\"success\"} 2.0"), metrics);
+            assertTrue(metrics.contains("smtp_proxy_oauth2_token_refresh_total{outcome=\"failure\"} 0.0"), metrics);
+            double expiry = gauge(metrics, "smtp_proxy_oauth2_token_expiry_seconds");
+            assertTrue(expiry > 590 && expiry <= 612, "the new token's remaining life: " + expiry);
         }
+    }
+
+    private static double gauge(String metrics, String name) {
+        return metrics.lines().filter(l -> l.startsWith(name + " ")).findFirst()
+                .map(l -> Double.parseDouble(l.substring(name.length() + 1).trim()))
+                .orElseThrow(() -> new AssertionError(name + " missing: " + metrics));
     }
 
     @Test

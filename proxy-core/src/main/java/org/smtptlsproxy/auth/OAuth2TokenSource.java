@@ -49,6 +49,11 @@ public final class OAuth2TokenSource implements AutoCloseable {
     private static final Duration TIMEOUT = Duration.ofSeconds(30);
     /** Refreshes of many instances sharing one app registration spread over up to this much. */
     private static final Duration MAX_REFRESH_JITTER = Duration.ofSeconds(30);
+    /**
+     * A token shorter-lived than the margin would be due for refresh the moment it arrives: it is
+     * used this long at least, or every session would fetch one.
+     */
+    private static final Duration MIN_USE = Duration.ofSeconds(10);
     private static final Duration FIRST_RETRY = Duration.ofSeconds(5);
     private static final Duration MAX_RETRY = Duration.ofMinutes(5);
     /** A token response is a few KB; anything far larger is not one. */
@@ -298,7 +303,9 @@ public final class OAuth2TokenSource implements AutoCloseable {
         Duration lifetime = Duration.ofSeconds(Math.max(0, seconds));
         Duration margin = lifetime.dividedBy(10).compareTo(REFRESH_MARGIN) > 0 ? lifetime.dividedBy(10) : REFRESH_MARGIN;
         Instant expiresAt = requested.plus(lifetime);
-        return new Token(value, requested, expiresAt, expiresAt.minus(margin));
+        Instant refreshAt = expiresAt.minus(margin);
+        Instant earliest = requested.plus(min(MIN_USE, lifetime.dividedBy(2)));
+        return new Token(value, requested, expiresAt, refreshAt.isBefore(earliest) ? earliest : refreshAt);
     }
 
     /** JSON is YAML: SnakeYAML's safe loader, bounded, reads a token response without another library. */

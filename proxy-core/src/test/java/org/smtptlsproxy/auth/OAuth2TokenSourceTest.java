@@ -134,6 +134,17 @@ class OAuth2TokenSourceTest {
     }
 
     @Test
+    void aTokenShorterLivedThanTheMarginServesTenSecondsBeforeTheNextIsFetched() throws Exception {
+        lifetimeSeconds = 300; // always inside the ten-minute margin
+        OAuth2TokenSource tokens = source();
+        Duration due = Duration.between(clock.instant(), timer.nextDue());
+        assertTrue(due.compareTo(Duration.ofSeconds(9)) >= 0 && due.compareTo(Duration.ofSeconds(10)) <= 0, due.toString());
+        clock.advance(Duration.ofSeconds(5));
+        assertEquals("token-1", tokens.token().get());
+        assertEquals(1, issued.get(), "not a fetch per session");
+    }
+
+    @Test
     void whileTheEndpointFailsTheValidTokenServesAndFetchesAreRetried() throws Exception {
         lifetimeSeconds = 3600;
         OAuth2TokenSource tokens = source();
