@@ -73,6 +73,7 @@ final class ProxyFixture implements AutoCloseable {
 
     static final class Builder {
         private final List<Fault> faults = new ArrayList<>();
+        private final Map<String, String> upstreamReplies = new LinkedHashMap<>();
         private String[] upstreamProtocols = {"TLSv1.2", "TLSv1.3"};
         private TestPki.Identity upstreamIdentity = LOCALHOST;
         private boolean upstreamImplicit;
@@ -145,6 +146,12 @@ final class ProxyFixture implements AutoCloseable {
             return this;
         }
 
+        /** The fake upstream answers command lines starting with {@code command} with {@code line}. */
+        Builder upstreamReply(String command, String line) {
+            upstreamReplies.put(command, line);
+            return this;
+        }
+
         Builder faults(Fault... f) {
             faults.addAll(List.of(f));
             return this;
@@ -206,6 +213,7 @@ final class ProxyFixture implements AutoCloseable {
                 } else if (requiredAuth != null) {
                     upstreamBuilder.requireAuth(requiredAuth[0], requiredAuth[1]);
                 }
+                upstreamReplies.forEach(upstreamBuilder::reply);
                 upstream = upstreamBuilder
                         .identity(upstreamIdentity)
                         .protocols(upstreamProtocols)

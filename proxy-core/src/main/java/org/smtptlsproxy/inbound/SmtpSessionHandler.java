@@ -509,6 +509,7 @@ public final class SmtpSessionHandler extends ChannelInboundHandlerAdapter {
         // Sent at once, not after MAIL's reply: pipelined upstream too. SmtpRequests adds the brackets.
         txn.upstream.run(session -> session.send(SmtpRequests.rcpt(recipient.address()))).addListener(r -> {
             SmtpReply upstreamReply = expect(r, txn, 2);
+            txn.recipientReply(upstreamReply); // for the log's reason=
             if (upstreamReply.isPositiveCompletion()) {
                 txn.accepted++;
             }
@@ -967,7 +968,7 @@ public final class SmtpSessionHandler extends ChannelInboundHandlerAdapter {
                 inTlsProtocol(), inTlsCipher(),
                 session == null ? "none" : session.tlsProtocol(), session == null ? "none" : session.tlsCipher(),
                 txn.sender.address(), txn.recipients, txn.accepted, size, finalReply.oneLine(),
-                (System.nanoTime() - txn.startedNanos) / 1_000_000, outcome.label()));
+                (System.nanoTime() - txn.startedNanos) / 1_000_000, outcome.label(), txn.reason(finalReply)));
     }
 
     private String inTlsProtocol() {

@@ -261,6 +261,7 @@ public final class UpstreamSession extends ChannelInboundHandlerAdapter {
         }
         cancelTimeout();
         SmtpReply reply = toReply(response);
+        metrics.upstreamReply(expectation.what(), reply); // smtp_proxy_upstream_replies_total{stage,class,reason}
         if (expectation.what().equals("STARTTLS") && reply.code() == 220) {
             beginTls();
         }

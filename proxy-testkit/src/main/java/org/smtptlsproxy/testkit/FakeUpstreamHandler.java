@@ -84,6 +84,11 @@ final class FakeUpstreamHandler extends ChannelInboundHandlerAdapter {
             ctx.writeAndFlush(ascii("421 4.3.2 Service not available\r\n")).addListener(ChannelFutureListener.CLOSE);
             return;
         }
+        String banner = settings.scripted("BANNER");
+        if (banner != null && !banner.startsWith("2")) {
+            ctx.writeAndFlush(ascii(banner + "\r\n")).addListener(ChannelFutureListener.CLOSE);
+            return;
+        }
         write(ctx, "220 " + settings.hostname() + " Microsoft ESMTP MAIL Service ready");
     }
 
@@ -142,6 +147,11 @@ final class FakeUpstreamHandler extends ChannelInboundHandlerAdapter {
         String verb = words[0];
         // Credentials are not kept, even by a fake.
         server.recordCommand(verb.equals("AUTH") ? "AUTH " + (words.length > 1 ? words[1] : "") + " ***" : line, inTls);
+        String scripted = settings.scripted(line.toUpperCase(Locale.ROOT));
+        if (scripted != null) {
+            write(ctx, scripted); // as a real server would answer, state unchanged
+            return true;
+        }
         switch (verb) {
             case "EHLO" -> ehlo(ctx, line);
             case "HELO" -> {
@@ -483,7 +493,9 @@ final class FakeUpstreamHandler extends ChannelInboundHandlerAdapter {
             resetTransaction();
             return;
         }
-        if (settings.has(Fault.DATA_END_4XX)) {
+        if (settings.scripted("END_OF_DATA") != null) {
+            write(ctx, settings.scripted("END_OF_DATA"));
+        } else if (settings.has(Fault.DATA_END_4XX)) {
             write(ctx, "451 4.7.500 Server busy. Please try again later");
         } else if (settings.has(Fault.DATA_END_5XX)) {
             write(ctx, "554 5.6.0 Message rejected");
