@@ -64,7 +64,7 @@ public final class OAuth2TokenSource implements AutoCloseable {
     private final Clock clock;
     private final RefreshTimer timer;
     private final RefreshListener listener;
-    /** Owned only when this source made its own timer thread. */
+    /** The thread behind {@link #timer} when this source made it (null: none, or the test's). */
     private final ScheduledExecutorService ownTimer;
     private Token current;
     private CompletableFuture<Token> fetching;
@@ -101,7 +101,7 @@ public final class OAuth2TokenSource implements AutoCloseable {
 
     /** A source that only fetches when asked (probe: one token, then exit). */
     public OAuth2TokenSource(OAuth2Config config, Executor executor) throws GeneralSecurityException {
-        this(config, executor, Clock.systemUTC(), null, RefreshListener.NONE);
+        this(config, executor, Clock.systemUTC(), null, null, RefreshListener.NONE);
     }
 
     /**
@@ -110,29 +110,37 @@ public final class OAuth2TokenSource implements AutoCloseable {
      */
     public static OAuth2TokenSource scheduled(OAuth2Config config, Executor executor, RefreshListener listener)
             throws GeneralSecurityException {
-        OAuth2TokenSource source = new OAuth2TokenSource(config, executor, Clock.systemUTC(), null, listener);
+        ScheduledThreadPoolExecutor timer = new ScheduledThreadPoolExecutor(1, runnable -> {
+            Thread thread = new Thread(runnable, "oauth2-refresh");
+            thread.setDaemon(true);
+            return thread;
+        });
+        timer.setRemoveOnCancelPolicy(true);
+        OAuth2TokenSource source;
+        try {
+            source = new OAuth2TokenSource(config, executor, Clock.systemUTC(),
+                    (task, delay) -> timer.schedule(task, delay.toNanos(), TimeUnit.NANOSECONDS), timer, listener);
+        } catch (GeneralSecurityException | RuntimeException e) {
+            timer.shutdownNow();
+            throw e;
+        }
         source.fetchNow();
         return source;
     }
 
+    /** For tests: their clock and their timer. */
     OAuth2TokenSource(OAuth2Config config, Executor executor, Clock clock, RefreshTimer timer, RefreshListener listener)
             throws GeneralSecurityException {
+        this(config, executor, clock, timer, null, listener);
+    }
+
+    private OAuth2TokenSource(OAuth2Config config, Executor executor, Clock clock, RefreshTimer timer,
+                              ScheduledExecutorService ownTimer, RefreshListener listener) throws GeneralSecurityException {
         this.config = config;
         this.clock = clock;
+        this.timer = timer;
+        this.ownTimer = ownTimer;
         this.listener = listener;
-        if (timer == null && listener != RefreshListener.NONE) {
-            ScheduledThreadPoolExecutor own = new ScheduledThreadPoolExecutor(1, runnable -> {
-                Thread thread = new Thread(runnable, "oauth2-refresh");
-                thread.setDaemon(true);
-                return thread;
-            });
-            own.setRemoveOnCancelPolicy(true);
-            this.ownTimer = own;
-            this.timer = (task, delay) -> own.schedule(task, delay.toNanos(), TimeUnit.NANOSECONDS);
-        } else {
-            this.ownTimer = null;
-            this.timer = timer;
-        }
         this.http = HttpClient.newBuilder()
                 .sslContext(sslContext(config.trust()))
                 .connectTimeout(TIMEOUT)

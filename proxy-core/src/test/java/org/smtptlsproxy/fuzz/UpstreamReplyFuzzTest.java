@@ -11,10 +11,12 @@ import java.util.ArrayList;
 import java.util.List;
 import org.smtptlsproxy.smtp.EhloCapabilities;
 import org.smtptlsproxy.smtp.SmtpReply;
+import org.smtptlsproxy.smtp.UpstreamReplyReason;
 
 /**
  * Whatever an upstream sends, reply parsing either yields replies the relay can use or fails with
- * a decoder error (which closes the upstream session as a protocol error) — never anything else.
+ * a decoder error (which closes the upstream session as a protocol error) — never anything else;
+ * the Exchange reason classifier takes any reply.
  */
 class UpstreamReplyFuzzTest {
 
@@ -42,7 +44,12 @@ class UpstreamReplyFuzzTest {
             if (response.code() >= 200 && response.code() <= 599) {
                 List<String> lines = new ArrayList<>();
                 response.details().forEach(line -> lines.add(line.toString()));
-                new SmtpReply(response.code(), lines).oneLine();
+                SmtpReply reply = new SmtpReply(response.code(), lines);
+                reply.oneLine();
+                // The metric label is one of the bounded set, whatever the text.
+                if (!UpstreamReplyReason.labels().contains(UpstreamReplyReason.quotedIn(reply).label())) {
+                    throw new AssertionError("unbounded reason for " + reply);
+                }
             }
         }
     }
