@@ -4,6 +4,10 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import ch.qos.logback.classic.Level;
+import ch.qos.logback.classic.Logger;
+import ch.qos.logback.classic.spi.ILoggingEvent;
+import ch.qos.logback.core.read.ListAppender;
 import com.sun.net.httpserver.HttpServer;
 import java.net.InetSocketAddress;
 import java.nio.charset.StandardCharsets;
@@ -15,6 +19,7 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
+import org.slf4j.LoggerFactory;
 import org.smtptlsproxy.testkit.SmtpTestClient;
 
 /** Upstream AUTH XOAUTH2 with a client-credentials token from a real (local) token endpoint. */
@@ -46,11 +51,20 @@ class XOAuth2Test {
             exchange.close();
         });
         endpoint.start();
+        tokenLog.start();
+        tokenLogger().addAppender(tokenLog);
     }
 
     @AfterEach
     void stopTokenEndpoint() {
         endpoint.stop(0);
+        tokenLogger().detachAppender(tokenLog);
+    }
+
+    private final ListAppender<ILoggingEvent> tokenLog = new ListAppender<>();
+
+    private static Logger tokenLogger() {
+        return (Logger) LoggerFactory.getLogger("org.smtptlsproxy.auth.OAuth2TokenSource");
     }
 
     private ProxyFixture proxy(String upstreamToken, int maxIdle) throws Exception {
@@ -149,6 +163,15 @@ class XOAuth2Test {
             assertTrue(fixture.metrics().contains("smtp_proxy_upstream_sessions_total{outcome=\"auth_failed\"} 1.0"),
                     fixture.metrics());
             assertTrue(fixture.upstream.messages().isEmpty());
+            assertEquals(451, send(fixture).code(), "a second failed fetch, same streak");
+            assertTrue(requests.size() >= 3, "start-up fetch and one per message: " + requests.size());
+            double failures = gauge(fixture.metrics(), "smtp_proxy_oauth2_token_refresh_total{outcome=\"failure\"}");
+            assertTrue(failures >= 3, "every failed fetch counted: " + failures);
+            List<String> warnings = tokenLog.list.stream().filter(e -> e.getLevel() == Level.WARN)
+                    .map(ILoggingEvent::getFormattedMessage).toList();
+            assertEquals(1, warnings.size(), "one warning per streak of failures: " + warnings);
+            assertTrue(warnings.get(0).contains("answered 401: invalid_client"), warnings.get(0));
+            assertFalse(warnings.get(0).contains(SECRET), warnings.get(0));
         }
     }
 
