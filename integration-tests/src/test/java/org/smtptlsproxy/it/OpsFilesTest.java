@@ -5,6 +5,9 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import com.sun.net.httpserver.HttpServer;
+import java.net.InetSocketAddress;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -59,29 +62,130 @@ class OpsFilesTest {
         }
         assertTrue(alerts >= 4);
 
-        try (ProxyFixture fixture = ProxyFixture.builder().start()) {
+        Set<String> exported = new HashSet<>();
+        try (ProxyFixture fixture = ProxyFixture.builder()
+                .upstreamReply("RCPT TO:<NOBODY@", "550 5.1.10 RESOLVER.ADR.RecipientNotFound; Recipient not found").start()) {
             try (SmtpTestClient client = fixture.connect("starttls")) {
                 client.ehlo("sender.example");
                 client.startTls(fixture.trust("TLSv1"));
                 client.ehlo("sender.example");
+                // An Exchange reply with a reason, so that smtp_proxy_upstream_replies_total has one too.
+                assertEquals(250, client.command("MAIL FROM:<a@legacy.example>").code());
+                assertEquals(550, client.command("RCPT TO:<nobody@contoso.example>").code());
+                assertEquals(250, client.command("RSET").code());
                 RelayTest.assertRelayed(fixture, RelayTest.send(client), 0);
             }
-            String scrape = fixture.metrics();
-            Set<String> exported = new HashSet<>();
-            for (String line : scrape.split("\n")) {
-                if (!line.startsWith("#") && !line.isBlank()) {
-                    exported.add(line.split("[{ ]", 2)[0]);
-                }
-            }
-            int checked = 0;
-            for (String expression : expressions) {
-                Matcher m = METRIC.matcher(expression);
-                while (m.find()) {
-                    assertTrue(exported.contains(m.group(1)), m.group(1) + " is not exported (used in: " + expression + ")");
-                    checked++;
-                }
-            }
-            assertTrue(checked > 20, "the check looked at the queries: " + checked);
+            exported.addAll(exportedNames(fixture.metrics()));
         }
+        // Metrics that exist only with XOAUTH2 configured: a second proxy with a local token endpoint.
+        HttpServer tokens = HttpServer.create(new InetSocketAddress("127.0.0.1", 0), 0);
+        tokens.createContext("/token", exchange -> {
+            exchange.getRequestBody().readAllBytes();
+            byte[] body = "{\"access_token\":\"t\",\"expires_in\":3600}".getBytes(StandardCharsets.UTF_8);
+            exchange.sendResponseHeaders(200, body.length);
+            exchange.getResponseBody().write(body);
+            exchange.close();
+        });
+        tokens.start();
+        try (ProxyFixture fixture = ProxyFixture.builder()
+                .requireUpstreamXoauth2("relay@contoso.example", "t")
+                .upstream("auth:")
+                .upstream("  mechanism: xoauth2")
+                .upstream("  username: relay@contoso.example")
+                .upstream("  oauth2:")
+                .upstream("    token_endpoint: http://127.0.0.1:" + tokens.getAddress().getPort() + "/token")
+                .upstream("    client_id: app")
+                .upstream("    client_secret_file: secret")
+                .file("secret", "s")
+                .start()) {
+            exported.addAll(exportedNames(fixture.metrics()));
+        } finally {
+            tokens.stop(0);
+        }
+        int checked = 0;
+        for (String expression : expressions) {
+            Matcher m = METRIC.matcher(expression);
+            while (m.find()) {
+                assertTrue(exported.contains(m.group(1)), m.group(1) + " is not exported (used in: " + expression + ")");
+                checked++;
+            }
+        }
+        assertTrue(checked > 20, "the check looked at the queries: " + checked);
+        for (String wanted : List.of("smtp_proxy_upstream_replies_total", "smtp_proxy_auth_total",
+                "smtp_proxy_tls_sessions_resumed_total", "smtp_proxy_message_bytes_sum", "smtp_proxy_oauth2_token_expiry_seconds",
+                "jvm_memory_used_bytes", "process_cpu_usage")) {
+            assertTrue(dashboardExpressions(dashboard).stream().anyMatch(e -> e.contains(wanted)), "a dashboard panel shows " + wanted);
+        }
+    }
+
+    private static Set<String> exportedNames(String scrape) {
+        Set<String> names = new HashSet<>();
+        for (String line : scrape.split("\n")) {
+            if (!line.startsWith("#") && !line.isBlank()) {
+                names.add(line.split("[{ ]", 2)[0]);
+            }
+        }
+        return names;
+    }
+
+    @SuppressWarnings("unchecked")
+    private static List<String> dashboardExpressions(Map<String, Object> dashboard) {
+        List<String> expressions = new ArrayList<>();
+        for (Map<String, Object> panel : (List<Map<String, Object>>) dashboard.get("panels")) {
+            for (Map<String, Object> target : (List<Map<String, Object>>) panel.get("targets")) {
+                expressions.add((String) target.get("expr"));
+            }
+        }
+        return expressions;
+    }
+
+    /**
+     * The rules work for any scrape job name, every alert links a section of
+     * docs/TROUBLESHOOTING.md that exists, and rules.test.yml exercises every alert (CI runs it
+     * with promtool).
+     */
+    @SuppressWarnings("unchecked")
+    @Test
+    void everyAlertIsJobAgnosticHasARunbookAndAPromtoolTest() throws Exception {
+        Yaml yaml = new Yaml(new LoaderOptions());
+        String rulesText = Files.readString(PACKAGING.resolve("prometheus/smtp-tls-proxy.rules.yml"));
+        Map<String, Object> rules = yaml.load(rulesText);
+        Set<String> anchors = new HashSet<>();
+        for (String line : Files.readAllLines(Path.of("..", "docs", "TROUBLESHOOTING.md"))) {
+            if (line.startsWith("## ")) {
+                anchors.add(githubAnchor(line.substring(3)));
+            }
+        }
+        Map<String, Object> tests = yaml.load(Files.readString(PACKAGING.resolve("prometheus/rules.test.yml")));
+        assertEquals(List.of("smtp-tls-proxy.rules.yml"), tests.get("rule_files"));
+        Set<String> tested = new HashSet<>();
+        for (Map<String, Object> test : (List<Map<String, Object>>) tests.get("tests")) {
+            for (Map<String, Object> check : (List<Map<String, Object>>) test.get("alert_rule_test")) {
+                if (!((List<?>) check.get("exp_alerts")).isEmpty()) {
+                    tested.add((String) check.get("alertname"));
+                }
+            }
+        }
+        int alerts = 0;
+        for (Map<String, Object> group : (List<Map<String, Object>>) rules.get("groups")) {
+            for (Map<String, Object> rule : (List<Map<String, Object>>) group.get("rules")) {
+                String alert = (String) rule.get("alert");
+                String expr = (String) rule.get("expr");
+                assertFalse(expr.contains("job="), alert + " must not depend on the scrape job's name: " + expr);
+                String runbook = (String) ((Map<String, Object>) rule.get("annotations")).get("runbook_url");
+                assertNotNull(runbook, alert + " runbook_url");
+                assertTrue(runbook.startsWith("docs/TROUBLESHOOTING.md#"), runbook);
+                String anchor = runbook.substring(runbook.indexOf('#') + 1);
+                assertTrue(anchors.contains(anchor), alert + ": no section for #" + anchor + " in " + anchors);
+                assertTrue(tested.contains(alert), alert + " fires in no test of rules.test.yml");
+                alerts++;
+            }
+        }
+        assertTrue(alerts >= 10, "alerts: " + alerts);
+    }
+
+    /** GitHub's heading anchors: lower case, punctuation dropped, spaces to hyphens. */
+    static String githubAnchor(String heading) {
+        return heading.strip().toLowerCase(java.util.Locale.ROOT).replaceAll("[^\\p{L}\\p{N} _-]", "").replace(' ', '-');
     }
 }

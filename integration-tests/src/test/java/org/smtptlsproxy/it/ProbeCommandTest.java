@@ -178,6 +178,53 @@ class ProbeCommandTest {
     }
 
     @Test
+    void smtpAuthDisabledForTheTenantIsExplainedWithWhatToChange() throws Exception {
+        String disabled = "535 5.7.139 Authentication unsuccessful, SmtpClientAuthentication is disabled for the Tenant. "
+                + "Visit https://aka.ms/smtp_auth_disabled for more information.";
+        try (FakeUpstream upstream = upstream(ProxyFixture.LOCALHOST).requireAuth("relay", "right")
+                .reply("AUTH", disabled).build().start()) {
+            Run run = probe("--config", relayConfig(upstream, "right").toString());
+            assertEquals(1, run.exit(), run.out() + run.err());
+            assertTrue(run.out().contains("FAILED (auth_failed): ") && run.out().contains(disabled), run.out());
+            assertTrue(run.out().contains("what it means (smtp_auth_disabled): SMTP AUTH was refused"), run.out());
+            assertTrue(run.out().contains("what to change: Enable SMTP AUTH for the mailbox (Set-CASMailbox"), run.out());
+        }
+    }
+
+    @Test
+    void theClientCertificatesNamesForACertificateConnectorArePrinted() throws Exception {
+        TestPki.Identity relay = ProxyFixture.PKI.issue("relay.contoso.example", "relay.contoso.example", "contoso.example");
+        try (FakeUpstream upstream = upstream(ProxyFixture.LOCALHOST).build().start()) {
+            Path config = relayConfig(upstream, "unused");
+            relay.writePem(config.getParent(), "client", org.smtptlsproxy.testkit.KeyFormat.PKCS8);
+            String yaml = Files.readString(config).replace("    trust: ca.pem\n",
+                    "    trust: ca.pem\n    client_certificate: client.pem\n    client_key: client.key\n")
+                    .replace("    mechanism: plain", "    mechanism: none")
+                    .replace("    username: relay\n    password_file: upstream-password\n", "");
+            Files.writeString(config, yaml);
+            Run run = probe("--config", config.toString());
+            assertEquals(0, run.exit(), run.out() + run.err());
+            assertTrue(run.out().contains("client certificate: CN=relay.contoso.example"), run.out());
+            assertTrue(run.out().contains("Exchange Online matches a certificate-based connector (TlsSenderCertificateName) "
+                    + "against: relay.contoso.example, contoso.example"), run.out());
+        }
+    }
+
+    @Test
+    void aReplyFromTheSendersQueueIsExplainedWithoutConnecting() {
+        Run run = probe("--explain", "550 5.7.64 TenantAttribution; Relay Access Denied");
+        assertEquals(0, run.exit(), run.out() + run.err());
+        assertTrue(run.out().contains("reason: connector_not_matched"), run.out());
+        assertTrue(run.out().contains("the inbound connector in the Exchange admin center does not match this relay's IP "
+                + "or certificate"), run.out());
+        Run throttled = probe("--explain", "451 4.7.500 Server busy. Please try again later");
+        assertTrue(throttled.out().contains("reason: throttled"), throttled.out());
+        Run unknown = probe("--explain", "554 5.6.0 Message rejected");
+        assertTrue(unknown.out().contains("reason: other") && unknown.out().contains("permanent"), unknown.out());
+        assertEquals(2, probe("--explain", "no code here").exit());
+    }
+
+    @Test
     void aBrokenConfigIsListedLikeCheckDoes() throws Exception {
         Path config = Files.createTempDirectory("probe-bad").resolve("config.yaml");
         Files.writeString(config, "listeners: []\nupstream:\n  host: 127.0.0.1\n  tls:\n    min_protocol: TLSv1\n");

@@ -74,6 +74,7 @@ final class ProxyFixture implements AutoCloseable {
     static final class Builder {
         private final List<Fault> faults = new ArrayList<>();
         private java.util.function.Consumer<FakeUpstream.Builder> upstreamCustomizer = b -> { };
+        private final Map<String, String> upstreamReplies = new LinkedHashMap<>();
         private String[] upstreamProtocols = {"TLSv1.2", "TLSv1.3"};
         private TestPki.Identity upstreamIdentity = LOCALHOST;
         private boolean upstreamImplicit;
@@ -152,6 +153,12 @@ final class ProxyFixture implements AutoCloseable {
             return this;
         }
 
+        /** The fake upstream answers command lines starting with {@code command} with {@code line}. */
+        Builder upstreamReply(String command, String line) {
+            upstreamReplies.put(command, line);
+            return this;
+        }
+
         Builder faults(Fault... f) {
             faults.addAll(List.of(f));
             return this;
@@ -214,6 +221,7 @@ final class ProxyFixture implements AutoCloseable {
                     upstreamBuilder.requireAuth(requiredAuth[0], requiredAuth[1]);
                 }
                 upstreamCustomizer.accept(upstreamBuilder);
+                upstreamReplies.forEach(upstreamBuilder::reply);
                 upstream = upstreamBuilder
                         .identity(upstreamIdentity)
                         .protocols(upstreamProtocols)

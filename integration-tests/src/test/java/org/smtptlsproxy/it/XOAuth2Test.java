@@ -4,6 +4,10 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import ch.qos.logback.classic.Level;
+import ch.qos.logback.classic.Logger;
+import ch.qos.logback.classic.spi.ILoggingEvent;
+import ch.qos.logback.core.read.ListAppender;
 import com.sun.net.httpserver.HttpServer;
 import java.net.InetSocketAddress;
 import java.nio.charset.StandardCharsets;
@@ -15,6 +19,7 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
+import org.slf4j.LoggerFactory;
 import org.smtptlsproxy.testkit.SmtpTestClient;
 
 /** Upstream AUTH XOAUTH2 with a client-credentials token from a real (local) token endpoint. */
@@ -28,24 +33,38 @@ class XOAuth2Test {
     private final List<String> requests = new CopyOnWriteArrayList<>();
     private final AtomicReference<String> response = new AtomicReference<>();
     private volatile int status = 200;
+    private final List<Long> requestTimes = new CopyOnWriteArrayList<>();
+    /** Runs after each answer: lets a test hand out a different token next time. */
+    private volatile Runnable onRequest = () -> { };
 
     @BeforeEach
     void startTokenEndpoint() throws Exception {
         endpoint = HttpServer.create(new InetSocketAddress("127.0.0.1", 0), 0);
         endpoint.createContext("/tenant/oauth2/v2.0/token", exchange -> {
             requests.add(new String(exchange.getRequestBody().readAllBytes(), StandardCharsets.UTF_8));
+            requestTimes.add(System.nanoTime());
             byte[] body = response.get().getBytes(StandardCharsets.UTF_8);
+            onRequest.run();
             exchange.getResponseHeaders().add("Content-Type", "application/json");
             exchange.sendResponseHeaders(status, body.length);
             exchange.getResponseBody().write(body);
             exchange.close();
         });
         endpoint.start();
+        tokenLog.start();
+        tokenLogger().addAppender(tokenLog);
     }
 
     @AfterEach
     void stopTokenEndpoint() {
         endpoint.stop(0);
+        tokenLogger().detachAppender(tokenLog);
+    }
+
+    private final ListAppender<ILoggingEvent> tokenLog = new ListAppender<>();
+
+    private static Logger tokenLogger() {
+        return (Logger) LoggerFactory.getLogger("org.smtptlsproxy.auth.OAuth2TokenSource");
     }
 
     private ProxyFixture proxy(String upstreamToken, int maxIdle) throws Exception {
@@ -96,22 +115,40 @@ class XOAuth2Test {
         }
     }
 
+    /**
+     * Issue 12: with a 612 s token the refresh point (ten minutes left) comes 12 s after the fetch;
+     * a message 15 s after the fetch must already go out with the next token. The fake upstream
+     * accepts only that one, so a session that used the first token would get a 451.
+     */
     @Test
-    void aTokenCloseToExpiryIsFetchedAgainWhileItStillServes() throws Exception {
-        // Five minutes of life is under the ten-minute margin: every use asks for a fresh one.
-        response.set("{\"token_type\":\"Bearer\",\"expires_in\":300,\"access_token\":\"short-lived\"}");
-        try (ProxyFixture fixture = proxy("short-lived", 0)) {
-            assertEquals(250, send(fixture).code());
-            assertEquals(250, send(fixture).code());
-            // The start-up fetch, then refreshes as the token is used (each use still gets the current
-            // one, and a use while a refresh is under way starts none): at least one more than a
-            // long-lived token would need.
-            long deadline = System.nanoTime() + Duration.ofSeconds(5).toNanos();
-            while (requests.size() < 2 && System.nanoTime() < deadline) {
-                Thread.sleep(20);
+    @Timeout(90)
+    void aMessageFifteenSecondsIntoA612SecondTokenGoesOutWithTheNextToken() throws Exception {
+        response.set("{\"token_type\":\"Bearer\",\"expires_in\":612,\"access_token\":\"first-token\"}");
+        onRequest = () -> response.set("{\"token_type\":\"Bearer\",\"expires_in\":612,\"access_token\":\"second-token\"}");
+        try (ProxyFixture fixture = proxy("second-token", 0)) {
+            long deadline = System.nanoTime() + Duration.ofSeconds(10).toNanos();
+            while (requestTimes.isEmpty() && System.nanoTime() < deadline) {
+                Thread.sleep(10);
             }
-            assertTrue(requests.size() >= 2, requests.toString());
+            assertEquals(1, requests.size(), "the start-up fetch");
+            long fifteenSecondsIn = requestTimes.get(0) + Duration.ofSeconds(15).toNanos();
+            Thread.sleep(Math.max(0, (fifteenSecondsIn - System.nanoTime()) / 1_000_000));
+            assertEquals(2, requests.size(), "refreshed on schedule before the session asked: " + requests.size());
+            SmtpTestClient.Reply reply = send(fixture);
+            assertEquals(250, reply.code(), reply.toString());
+            assertEquals(2, requests.size(), "the session fetched nothing itself");
+            String metrics = fixture.metrics();
+            assertTrue(metrics.contains("smtp_proxy_oauth2_token_refresh_total{outcome=\"success\"} 2.0"), metrics);
+            assertTrue(metrics.contains("smtp_proxy_oauth2_token_refresh_total{outcome=\"failure\"} 0.0"), metrics);
+            double expiry = gauge(metrics, "smtp_proxy_oauth2_token_expiry_seconds");
+            assertTrue(expiry > 590 && expiry <= 612, "the new token's remaining life: " + expiry);
         }
+    }
+
+    private static double gauge(String metrics, String name) {
+        return metrics.lines().filter(l -> l.startsWith(name + " ")).findFirst()
+                .map(l -> Double.parseDouble(l.substring(name.length() + 1).trim()))
+                .orElseThrow(() -> new AssertionError(name + " missing: " + metrics));
     }
 
     @Test
@@ -126,6 +163,15 @@ class XOAuth2Test {
             assertTrue(fixture.metrics().contains("smtp_proxy_upstream_sessions_total{outcome=\"auth_failed\"} 1.0"),
                     fixture.metrics());
             assertTrue(fixture.upstream.messages().isEmpty());
+            assertEquals(451, send(fixture).code(), "a second failed fetch, same streak");
+            assertTrue(requests.size() >= 3, "start-up fetch and one per message: " + requests.size());
+            double failures = gauge(fixture.metrics(), "smtp_proxy_oauth2_token_refresh_total{outcome=\"failure\"}");
+            assertTrue(failures >= 3, "every failed fetch counted: " + failures);
+            List<String> warnings = tokenLog.list.stream().filter(e -> e.getLevel() == Level.WARN)
+                    .map(ILoggingEvent::getFormattedMessage).toList();
+            assertEquals(1, warnings.size(), "one warning per streak of failures: " + warnings);
+            assertTrue(warnings.get(0).contains("answered 401: invalid_client"), warnings.get(0));
+            assertFalse(warnings.get(0).contains(SECRET), warnings.get(0));
         }
     }
 

@@ -42,6 +42,7 @@ import org.smtptlsproxy.smtp.MailParameters;
 import org.smtptlsproxy.smtp.MailPath;
 import org.smtptlsproxy.smtp.Replies;
 import org.smtptlsproxy.smtp.SmtpReply;
+import org.smtptlsproxy.smtp.UpstreamReplyReason;
 import org.smtptlsproxy.tls.SessionResumption;
 import org.smtptlsproxy.tls.TlsFailures;
 
@@ -419,7 +420,8 @@ public final class SmtpSessionHandler extends ChannelInboundHandlerAdapter {
         SmtpReply refusal = mailRefusal(command, sender);
         if (refusal != null) {
             reply(refusal);
-            countTransaction(sender == null ? null : sender.address(), 0, 0, 0, refusal, System.nanoTime(), null);
+            countTransaction(sender == null ? null : sender.address(), 0, 0, 0, refusal, System.nanoTime(), null,
+                    UpstreamReplyReason.quotedIn(refusal).label());
             return;
         }
         MailTransaction txn = new MailTransaction(sender, upstreamFor());
@@ -524,6 +526,7 @@ public final class SmtpSessionHandler extends ChannelInboundHandlerAdapter {
         txn.upstream.run(session -> session.send(UpstreamCommands.rcpt(recipient.address(),
                 MailParameters.forRcpt(recipient.parameters(), session.capabilities())))).addListener(r -> {
             SmtpReply upstreamReply = expect(r, txn, 2);
+            txn.recipientReply(upstreamReply); // for the log's reason=
             if (upstreamReply.isPositiveCompletion()) {
                 txn.accepted++;
             }
@@ -979,7 +982,8 @@ public final class SmtpSessionHandler extends ChannelInboundHandlerAdapter {
         if (transaction == txn) {
             transaction = null;
         }
-        countTransaction(txn.sender.address(), txn.recipients, txn.accepted, size, finalReply, txn.startedNanos, session);
+        countTransaction(txn.sender.address(), txn.recipients, txn.accepted, size, finalReply, txn.startedNanos, session,
+                txn.reason(finalReply));
     }
 
     /**
@@ -987,9 +991,10 @@ public final class SmtpSessionHandler extends ChannelInboundHandlerAdapter {
      *
      * @param from    null when a MAIL was refused before its address could be read
      * @param session the upstream session it used, or null
+     * @param reason  the Exchange Online reason of the reply (UpstreamReplyReason), for the log
      */
     private void countTransaction(String from, int rcpts, int accepted, long size, SmtpReply finalReply,
-                                  long startedNanos, UpstreamSession session) {
+                                  long startedNanos, UpstreamSession session, String reason) {
         MessageOutcome outcome = MessageOutcome.ofReplyCode(finalReply.code());
         context.metrics().messageCompleted(outcome);
         transactionsCounted++;
@@ -999,7 +1004,7 @@ public final class SmtpSessionHandler extends ChannelInboundHandlerAdapter {
                 inTlsProtocol(), inTlsCipher(),
                 session == null ? "none" : session.tlsProtocol(), session == null ? "none" : session.tlsCipher(),
                 from, rcpts, accepted, size, finalReply.oneLine(),
-                (System.nanoTime() - startedNanos) / 1_000_000, outcome.label()));
+                (System.nanoTime() - startedNanos) / 1_000_000, outcome.label(), reason));
     }
 
     private static String describe(java.time.Duration duration) {

@@ -12,6 +12,10 @@ import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicReference;
+import java.util.function.DoubleSupplier;
+import org.smtptlsproxy.smtp.SmtpReply;
+import org.smtptlsproxy.smtp.UpstreamReplyReason;
 
 /**
  * The product's metrics (PRODUCT.md, "Metrics"). Meters are looked up once per label set and
@@ -54,6 +58,7 @@ public final class ProxyMetrics {
     private final Map<Side, Timer> handshakeTimers = new ConcurrentHashMap<>();
     private final DistributionSummary messageBytes;
     private final Timer relayTimer;
+    private final AtomicReference<DoubleSupplier> tokenExpiry = new AtomicReference<>();
 
     public ProxyMetrics(MeterRegistry registry) {
         this.registry = registry;
@@ -101,6 +106,63 @@ public final class ProxyMetrics {
 
     private Counter authCounter(boolean success) {
         return counter("smtp.proxy.auth", "Inbound AUTH attempts", "outcome", success ? "success" : "failure");
+    }
+
+    /**
+     * XOAUTH2 is configured: {@code smtp_proxy_oauth2_token_refresh_total{outcome}} starts at zero
+     * and {@code smtp_proxy_oauth2_token_expiry_seconds} reads {@code secondsToExpiry} of the token
+     * source in use (a reload hands over a new one).
+     */
+    public void oauth2TokenSource(DoubleSupplier secondsToExpiry) {
+        oauth2Refreshed(true, 0);
+        oauth2Refreshed(false, 0);
+        if (tokenExpiry.getAndSet(secondsToExpiry) == null) {
+            Gauge.builder("smtp.proxy.oauth2.token.expiry", tokenExpiry, source -> source.get().getAsDouble())
+                    .description("Seconds until the XOAUTH2 access token in use expires (0: none)")
+                    .baseUnit("seconds")
+                    .register(registry);
+        }
+    }
+
+    /** One fetch from the OAuth2 token endpoint, scheduled or on demand. */
+    public void oauth2Refreshed(boolean success) {
+        oauth2Refreshed(success, 1);
+    }
+
+    private void oauth2Refreshed(boolean success, int count) {
+        counter("smtp.proxy.oauth2.token.refresh", "OAuth2 token fetches by outcome", "outcome",
+                success ? "success" : "failure").increment(count);
+    }
+
+    /** Labels of {@code stage} in {@code smtp_proxy_upstream_replies_total}. */
+    public static final List<String> UPSTREAM_STAGES = List.of("banner", "ehlo", "starttls", "auth", "mail", "rcpt",
+            "data", "end_of_data", "rset", "quit", "other");
+
+    /**
+     * One reply from the upstream to {@code command} (the name the upstream session gave the
+     * command it matched the reply to: "the banner", "EHLO", "MAIL", "end of data", ...), counted
+     * in {@code smtp_proxy_upstream_replies_total{stage,class,reason}}.
+     */
+    public void upstreamReply(String command, SmtpReply reply) {
+        counter("smtp.proxy.upstream.replies", "Upstream replies by command, class and Exchange Online reason",
+                "stage", upstreamStage(command), "class", reply.codeClass() + "xx",
+                "reason", UpstreamReplyReason.of(reply).label()).increment();
+    }
+
+    static String upstreamStage(String command) {
+        return switch (command) {
+            case "the banner" -> "banner";
+            case "EHLO", "HELO" -> "ehlo";
+            case "STARTTLS" -> "starttls";
+            case "AUTH", "" -> "auth"; // "": a SASL continuation line
+            case "MAIL" -> "mail";
+            case "RCPT" -> "rcpt";
+            case "DATA" -> "data";
+            case "end of data" -> "end_of_data";
+            case "RSET" -> "rset";
+            case "QUIT" -> "quit";
+            default -> "other";
+        };
     }
 
     /** Labels of {@code smtp_proxy_upstream_sessions_total}. */

@@ -303,6 +303,7 @@ public final class UpstreamSession extends ChannelInboundHandlerAdapter {
             return;
         }
         cancelTimeout();
+        metrics.upstreamReply(expectation.what(), reply); // smtp_proxy_upstream_replies_total{stage,class,reason}
         if (expectation.what().equals("STARTTLS") && reply.code() == 220) {
             beginTls();
         }

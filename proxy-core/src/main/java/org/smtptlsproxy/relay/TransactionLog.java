@@ -17,7 +17,7 @@ public final class TransactionLog {
 
     public record Entry(String session, String client, String listener, String inTls, String inCipher,
                         String outTls, String outCipher, String from, int rcpts, int accepted, long size,
-                        String reply, long millis, String outcome) {
+                        String reply, long millis, String outcome, String reason) {
     }
 
     public static void log(Entry e) {
@@ -39,6 +39,7 @@ public final class TransactionLog {
         field(line, "reply", e.reply());
         field(line, "ms", Long.toString(e.millis()));
         field(line, "outcome", e.outcome());
+        field(line, "reason", e.reason()); // UpstreamReplyReason label: none, throttled, connector_not_matched, ...
         LOG.info(line.toString());
     }
 

@@ -47,7 +47,6 @@ import io.netty.util.concurrent.MultithreadEventExecutorGroup;
 import org.smtptlsproxy.outbound.UpstreamConnector;
 import org.smtptlsproxy.outbound.UpstreamPool;
 import org.smtptlsproxy.tls.TlsContextFactory;
-import org.smtptlsproxy.tls.TlsFailures;
 
 /**
  * The running proxy for one configuration: event loops, TLS contexts, the upstream connector and
@@ -73,6 +72,8 @@ public final class ProxyRuntime implements AutoCloseable {
     /** The config each listener was bound with: its address cannot change without a restart. */
     private final Map<String, ListenerConfig> boundListeners = new LinkedHashMap<>();
     private UpstreamPool pool;
+    /** The XOAUTH2 token source of the config in force (null without XOAUTH2); it refreshes on a schedule. */
+    private OAuth2TokenSource tokens;
     private ConnectionLimiter limiter;
     private AuthThrottle authThrottle;
     private final ChannelGroup sessions;
@@ -107,7 +108,8 @@ public final class ProxyRuntime implements AutoCloseable {
      * @throws java.io.IOException-like {@link io.netty.channel.ChannelException} when an address is taken
      */
     public synchronized ProxyRuntime start() throws SSLException, InterruptedException {
-        pool = newPool(config, tlsFactory);
+        replaceTokenSource(tokenSource(config.upstream().auth()));
+        pool = newPool(config, tlsFactory, tokens);
         limiter = new ConnectionLimiter(config.limits().maxConnections(), config.limits().maxConnectionsPerClient());
         authThrottle = new AuthThrottle(config.limits().authFailuresPerClient(), config.limits().authFailureWindow());
         for (ListenerConfig listener : config.listeners()) {
@@ -144,8 +146,20 @@ public final class ProxyRuntime implements AutoCloseable {
      * @throws SSLException when a new TLS context cannot be built (nothing changed)
      */
     public synchronized List<String> reload(ProxyConfig next) throws SSLException {
+        OAuth2TokenSource nextTokens = tokenSource(next.upstream().auth());
+        try {
+            return apply(next, nextTokens);
+        } catch (SSLException | RuntimeException e) {
+            if (nextTokens != null) {
+                nextTokens.close(); // its refresh timer must not outlive a refused reload
+            }
+            throw e;
+        }
+    }
+
+    private List<String> apply(ProxyConfig next, OAuth2TokenSource nextTokens) throws SSLException {
         TlsContextFactory nextFactory = TlsContextFactory.forProvider(next.tlsProvider());
-        UpstreamPool nextPool = newPool(next, nextFactory);
+        UpstreamPool nextPool = newPool(next, nextFactory, nextTokens);
         Map<String, ListenerContext> nextContexts = new LinkedHashMap<>();
         List<String> needRestart = new ArrayList<>();
         for (ListenerConfig listener : next.listeners()) {
@@ -175,16 +189,30 @@ public final class ProxyRuntime implements AutoCloseable {
         UpstreamPool previousPool = pool;
         pool = nextPool;
         previousPool.retire();
+        replaceTokenSource(nextTokens);
         tlsFactory = nextFactory;
         config = next;
         return needRestart;
     }
 
-    private UpstreamPool newPool(ProxyConfig config, TlsContextFactory tlsFactory) throws SSLException {
+    private UpstreamPool newPool(ProxyConfig config, TlsContextFactory tlsFactory, OAuth2TokenSource tokens)
+            throws SSLException {
         SslContext upstreamTls = tlsFactory.clientContext(config.upstream().tls());
         UpstreamConnector connector = new UpstreamConnector(config.upstream(), upstreamTls, config.hostname(),
-                metrics, transport, resolver, tokenSource(config.upstream().auth()));
+                metrics, transport, resolver, tokens);
         return new UpstreamPool(connector, config.upstream().pool(), eventLoops());
+    }
+
+    /** The old config's token source stops refreshing; sessions still holding it fetch on demand. */
+    private void replaceTokenSource(OAuth2TokenSource next) {
+        OAuth2TokenSource previous = tokens;
+        tokens = next;
+        if (previous != null) {
+            previous.close();
+        }
+        if (next != null) {
+            metrics.oauth2TokenSource(next::secondsToExpiry);
+        }
     }
 
     /**
@@ -198,18 +226,12 @@ public final class ProxyRuntime implements AutoCloseable {
         }
         OAuth2TokenSource tokens;
         try {
-            tokens = new OAuth2TokenSource(auth.oauth2(), authWork);
+            tokens = OAuth2TokenSource.scheduled(auth.oauth2(), authWork, metrics::oauth2Refreshed);
         } catch (GeneralSecurityException e) {
             throw new SSLException("upstream.auth.oauth2.trust: " + e.getMessage(), e);
         }
-        tokens.token().whenComplete((token, failure) -> {
-            if (failure == null) {
-                LOG.info("upstream XOAUTH2: got a token for {} from the token endpoint", auth.username());
-            } else {
-                LOG.warn("upstream XOAUTH2: no token yet ({}); messages are deferred with 451 until one is had",
-                        TlsFailures.reason(failure));
-            }
-        });
+        // A failure is logged by the source itself, once per streak of failed fetches.
+        tokens.token().thenRun(() -> LOG.info("upstream XOAUTH2: got a token for {} from the token endpoint", auth.username()));
         return tokens;
     }
 
@@ -293,5 +315,8 @@ public final class ProxyRuntime implements AutoCloseable {
         acceptors.shutdownGracefully(0, 2, TimeUnit.SECONDS).syncUninterruptibly();
         resolver.shutdownNow();
         authWork.shutdownNow();
+        if (tokens != null) {
+            tokens.close();
+        }
     }
 }

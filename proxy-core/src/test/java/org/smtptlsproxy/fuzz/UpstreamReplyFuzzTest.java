@@ -13,12 +13,13 @@ import java.util.regex.Pattern;
 import org.smtptlsproxy.outbound.SmtpReplyDecoder;
 import org.smtptlsproxy.smtp.EhloCapabilities;
 import org.smtptlsproxy.smtp.SmtpReply;
+import org.smtptlsproxy.smtp.UpstreamReplyReason;
 
 /**
  * Whatever an upstream sends, in whatever pieces, the reply decoder yields exactly the replies a
  * plain reading of RFC 5321's grammar finds, then at most one "malformed" marker, and nothing
  * after it. In particular no malformed line ever becomes part of a reply, so no malformed reply
- * can reach a client as a 2xx.
+ * can reach a client as a 2xx; and the Exchange reason classifier takes any reply.
  */
 class UpstreamReplyFuzzTest {
 
@@ -41,6 +42,10 @@ class UpstreamReplyFuzzTest {
                 decoded.add(reply.code() + "x" + reply.lines().size());
                 EhloCapabilities.parse(reply.lines()).authMechanisms();
                 reply.oneLine();
+                // The metric label is one of the bounded set, whatever the text.
+                if (!UpstreamReplyReason.labels().contains(UpstreamReplyReason.quotedIn(reply).label())) {
+                    throw new AssertionError("unbounded reason for " + reply);
+                }
             } else {
                 decoded.add("malformed");
             }

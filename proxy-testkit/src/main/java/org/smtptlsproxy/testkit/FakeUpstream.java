@@ -21,6 +21,8 @@ import java.net.InetSocketAddress;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.EnumSet;
+import java.util.HashMap;
+import java.util.Map;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
@@ -241,8 +243,32 @@ public final class FakeUpstream implements AutoCloseable {
         private FaultPlan faultPlan;
         private boolean recordCommands = true;
         private final Set<String> withheldExtensions = new java.util.HashSet<>();
+        private final Map<String, String> scripted = new HashMap<>();
 
         private Builder() {
+        }
+
+        /**
+         * Answers every command line that starts with {@code command} (case-insensitive: "MAIL",
+         * "RCPT", "AUTH", or "RCPT TO:<nobody@" for one recipient; END_OF_DATA for the final dot;
+         * BANNER for the greeting, closing the connection unless it is a 2xx) with this reply line
+         * instead, e.g. Exchange Online's {@code 550 5.7.64 TenantAttribution; Relay Access Denied}
+         * to RCPT. The fake's state is left as if the command had not been sent.
+         */
+        public Builder reply(String command, String line) {
+            scripted.put(command.toUpperCase(java.util.Locale.ROOT), line);
+            return this;
+        }
+
+        /** The scripted reply for this (upper-cased) command line or special key, or null; the longest match wins. */
+        String scripted(String commandLine) {
+            String best = null;
+            for (String key : scripted.keySet()) {
+                if (commandLine.startsWith(key) && (best == null || key.length() > best.length())) {
+                    best = key;
+                }
+            }
+            return best == null ? null : scripted.get(best);
         }
 
         public Builder identity(TestPki.Identity identity) {

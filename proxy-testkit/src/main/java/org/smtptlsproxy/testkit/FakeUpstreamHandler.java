@@ -99,6 +99,11 @@ final class FakeUpstreamHandler extends ChannelInboundHandlerAdapter {
             ctx.writeAndFlush(ascii("421 4.3.2 Service not available\r\n")).addListener(ChannelFutureListener.CLOSE);
             return;
         }
+        String banner = settings.scripted("BANNER");
+        if (banner != null && !banner.startsWith("2")) {
+            ctx.writeAndFlush(ascii(banner + "\r\n")).addListener(ChannelFutureListener.CLOSE);
+            return;
+        }
         write(ctx, "220 " + settings.hostname() + " Microsoft ESMTP MAIL Service ready");
     }
 
@@ -162,9 +167,14 @@ final class FakeUpstreamHandler extends ChannelInboundHandlerAdapter {
         String verb = words[0];
         // Credentials are not kept, even by a fake.
         server.recordCommand(verb.equals("AUTH") ? "AUTH " + (words.length > 1 ? words[1] : "") + " ***" : line, inTls);
-        String scripted = inTls || settings.implicitTls() ? server.scripted(verb) : null;
-        if (scripted != null && !scripted.startsWith("354")) {
-            ctx.writeAndFlush(Unpooled.copiedBuffer(scripted, StandardCharsets.ISO_8859_1));
+        String raw = inTls || settings.implicitTls() ? server.scripted(verb) : null;
+        if (raw != null && !raw.startsWith("354")) {
+            ctx.writeAndFlush(Unpooled.copiedBuffer(raw, StandardCharsets.ISO_8859_1)); // octets as given, malformed or not
+            return true;
+        }
+        String scripted = settings.scripted(line.toUpperCase(Locale.ROOT));
+        if (scripted != null) {
+            write(ctx, scripted); // as a real server would answer, state unchanged
             return true;
         }
         switch (verb) {
@@ -551,7 +561,9 @@ final class FakeUpstreamHandler extends ChannelInboundHandlerAdapter {
             ctx.close();
             return;
         }
-        if (has(Fault.DATA_END_4XX)) {
+        if (settings.scripted("END_OF_DATA") != null) {
+            write(ctx, settings.scripted("END_OF_DATA"));
+        } else if (has(Fault.DATA_END_4XX)) {
             injected(Fault.DATA_END_4XX);
             write(ctx, "451 4.7.500 Server busy. Please try again later");
         } else if (has(Fault.DATA_END_5XX)) {

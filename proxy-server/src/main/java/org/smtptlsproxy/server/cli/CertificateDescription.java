@@ -11,6 +11,9 @@ import java.time.ZoneOffset;
 import java.util.ArrayList;
 import java.util.Collection;
 import java.util.List;
+import javax.naming.InvalidNameException;
+import javax.naming.ldap.LdapName;
+import javax.naming.ldap.Rdn;
 
 /**
  * One certificate as an administrator reads it when a TLS connection fails: who it is for, the
@@ -55,6 +58,37 @@ final class CertificateDescription {
             }
         }
         return names.isEmpty() ? "(no DNS or IP subjectAltName)" : String.join(", ", names);
+    }
+
+    /**
+     * The names a certificate-based connector can match: the subject's CN, then the DNS
+     * subjectAltNames, each once, in that order.
+     */
+    static List<String> connectorNames(X509Certificate certificate) {
+        List<String> names = new ArrayList<>();
+        try {
+            for (Rdn rdn : new LdapName(certificate.getSubjectX500Principal().getName()).getRdns()) {
+                if (rdn.getType().equalsIgnoreCase("CN")) {
+                    names.add(String.valueOf(rdn.getValue()));
+                }
+            }
+        } catch (InvalidNameException e) {
+            // An unparsable subject: the subjectAltNames below still count.
+        }
+        try {
+            Collection<List<?>> alternatives = certificate.getSubjectAlternativeNames();
+            if (alternatives != null) {
+                for (List<?> entry : alternatives) {
+                    String name = String.valueOf(entry.get(1));
+                    if ((Integer) entry.get(0) == SAN_DNS && !names.contains(name)) {
+                        names.add(name);
+                    }
+                }
+            }
+        } catch (CertificateParsingException e) {
+            // Only the CN, then.
+        }
+        return names;
     }
 
     private static String key(PublicKey key) {

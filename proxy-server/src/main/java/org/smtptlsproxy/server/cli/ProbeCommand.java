@@ -39,6 +39,7 @@ import org.smtptlsproxy.outbound.UpstreamSession;
 import org.smtptlsproxy.runtime.Transport;
 import org.smtptlsproxy.smtp.EhloCapabilities;
 import org.smtptlsproxy.smtp.SmtpReply;
+import org.smtptlsproxy.smtp.UpstreamReplyReason;
 import org.smtptlsproxy.tls.ChainRecordingTrustManager;
 import org.smtptlsproxy.tls.TlsContextFactory;
 import org.smtptlsproxy.tls.TlsFailures;
@@ -88,12 +89,20 @@ public final class ProbeCommand implements Callable<Integer> {
             description = "auto, openssl (BoringSSL) or jdk, as tls_provider in the config (default: auto, or the config's).")
     String provider;
 
+    @Option(names = "--explain", paramLabel = "REPLY",
+            description = "Explain a reply from Exchange Online (as a sender's queue or the log shows it, e.g. "
+                    + "\"550 5.7.64 TenantAttribution; Relay Access Denied\") and what to change; connects nowhere.")
+    String explain;
+
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;
 
     @Override
     public Integer call() throws Exception {
         PrintWriter out = spec.commandLine().getOut();
+        if (explain != null) {
+            return explainReply(out, explain);
+        }
         ProxyConfig configured = null;
         if (config != null) {
             try {
@@ -122,6 +131,9 @@ public final class ProbeCommand implements Callable<Integer> {
                 "TLSv1.3".equals(upstream.tls().minProtocol()) ? "TLS 1.3" : "TLS 1.2+", tls.providerName(),
                 upstream.tls().trust().isSystem() ? "system CAs" : upstream.tls().trust().bundle(),
                 auth.mechanism() == AuthMechanism.NONE ? "" : ", AUTH " + auth.mechanism().name() + " as " + auth.username());
+        if (upstream.tls().clientIdentity() != null) {
+            printClientCertificate(out, upstream.tls().clientIdentity().chain().get(0));
+        }
         Transport transport = Transport.best();
         EventLoopGroup group = transport.newGroup(1, new DefaultThreadFactory("probe", true));
         ExecutorService background = Executors.newFixedThreadPool(2, new DefaultThreadFactory("probe-work", true));
@@ -155,6 +167,7 @@ public final class ProbeCommand implements Callable<Integer> {
                 out.println("verification: FAILED: " + TlsFailures.reason(trustManager.failure()));
             }
             out.printf("FAILED (%s): %s%n", failure.outcome().label(), failure.reason());
+            printExplanation(out, UpstreamReplyReason.quotedIn(failure.toReply()));
             return 1;
         } finally {
             out.flush();
@@ -217,6 +230,49 @@ public final class ProbeCommand implements Callable<Integer> {
             throw new CommandLine.ParameterException(spec.commandLine(),
                     "--tls-provider must be auto, openssl or jdk, not '" + provider + "'");
         }
+    }
+
+    /** {@code --explain}: a pasted reply, classified as the relay's metrics and log would. */
+    private int explainReply(PrintWriter out, String reply) {
+        java.util.regex.Matcher m = java.util.regex.Pattern.compile("^\\s*([2-5]\\d\\d)[ -]?(.*)$", java.util.regex.Pattern.DOTALL)
+                .matcher(reply);
+        if (!m.matches()) {
+            throw new CommandLine.ParameterException(spec.commandLine(),
+                    "--explain needs a reply starting with its three-digit code, e.g. \"550 5.7.64 TenantAttribution\"");
+        }
+        UpstreamReplyReason reason = UpstreamReplyReason.quotedIn(SmtpReply.of(Integer.parseInt(m.group(1)), m.group(2).strip()));
+        out.println("reason: " + reason.label());
+        if (reason == UpstreamReplyReason.NONE) {
+            out.println("a success or intermediate reply: nothing to change");
+        } else if (reason == UpstreamReplyReason.OTHER) {
+            out.println("not one of Exchange Online's well-known replies; its code class says "
+                    + (m.group(1).startsWith("4") ? "temporary (the sender retries)" : "permanent (the sender bounces it)"));
+        } else {
+            printExplanation(out, reason);
+        }
+        out.flush();
+        return 0;
+    }
+
+    /** Plain words for an Exchange Online reason; nothing for a reply that is not one. */
+    static void printExplanation(PrintWriter out, UpstreamReplyReason reason) {
+        if (reason.meaning().isEmpty()) {
+            return;
+        }
+        out.println("what it means (" + reason.label() + "): " + reason.meaning());
+        out.println("what to change: " + reason.remedy());
+    }
+
+    /**
+     * A certificate-based inbound connector in Exchange Online matches the sending server's
+     * certificate by name (TlsSenderCertificateName): say which names this one offers.
+     */
+    static void printClientCertificate(PrintWriter out, X509Certificate certificate) {
+        out.println("client certificate: " + certificate.getSubjectX500Principal().getName()
+                + ", valid until " + certificate.getNotAfter().toInstant());
+        List<String> names = CertificateDescription.connectorNames(certificate);
+        out.println("Exchange Online matches a certificate-based connector (TlsSenderCertificateName) against: "
+                + (names.isEmpty() ? "(no name: the certificate has neither a CN nor a DNS subjectAltName)" : String.join(", ", names)));
     }
 
     static void printChain(PrintWriter out, List<X509Certificate> chain) {
