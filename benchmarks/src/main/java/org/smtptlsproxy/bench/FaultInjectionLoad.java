@@ -50,29 +50,41 @@ import org.smtptlsproxy.testkit.TestPki;
 public final class FaultInjectionLoad {
 
     /** What to run. Sizes: most messages small, some large, a few up to {@code maxSize}. */
+    /**
+     * @param proxyRestartEvery null: the proxy runs in this JVM and is never restarted; else it runs
+     *                          in a JVM of its own, stopped this often, by SIGTERM (drain) and
+     *                          SIGKILL in turn, and started again on the same port
+     */
     public record Settings(int messages, int senders, int maxMessagesPerSession, int maxSize, long seed,
                            double connectionFaultOdds, double transactionFaultOdds, Duration upstreamRestartEvery,
-                           Duration commandTimeout) {
+                           Duration commandTimeout, Duration proxyRestartEvery) {
 
         public static Settings of(int messages, int senders) {
             return new Settings(messages, senders, 5, 5 << 20, 20261206L, 0.05, 0.15, Duration.ofSeconds(4),
-                    Duration.ofSeconds(2));
+                    Duration.ofSeconds(2), null);
+        }
+
+        public Settings withProxyRestarts(Duration every) {
+            return new Settings(messages, senders, maxMessagesPerSession, maxSize, seed, connectionFaultOdds,
+                    transactionFaultOdds, upstreamRestartEvery, commandTimeout, every);
         }
     }
 
     /** The figures of one run; {@code violations} lists every broken invariant, one a line. */
     public record Report(int messages, Map<Fault, Integer> transactionFaults, int connectionFaults, int restarts,
-                         int clientAccepted, int clientRefused, int deliveries, int lost, int duplicates,
-                         List<String> violations, Duration elapsed) {
+                         int proxyTerms, int proxyKills, int clientAccepted, int clientRefused, int clientCutOff,
+                         int deliveries, int lost, int duplicates, List<String> violations, Duration elapsed) {
 
         public void print(PrintStream out) {
             out.printf("messages sent           %,d%n", messages);
             out.printf("client 250              %,d%n", clientAccepted);
             out.printf("client 4xx/5xx          %,d%n", clientRefused);
+            out.printf("client cut off by a proxy stop %,d%n", clientCutOff);
             out.printf("upstream deliveries     %,d%n", deliveries);
             out.printf("lost (250, no delivery) %,d%n", lost);
             out.printf("duplicates (delivered, client saw a failure after its end of data) %,d%n", duplicates);
             out.printf("upstream restarts       %,d%n", restarts);
+            out.printf("proxy stops             %,d SIGTERM (drain), %,d SIGKILL%n", proxyTerms, proxyKills);
             out.printf("connection faults       %,d%n", connectionFaults);
             transactionFaults.forEach((fault, count) -> out.printf("fault %-22s %,d%n", fault, count));
             out.printf("violations              %,d%n", violations.size());
@@ -99,6 +111,11 @@ public final class FaultInjectionLoad {
     private FakeUpstream upstream;
     private int upstreamPort;
     private int restarts;
+    private volatile ProxyServer inProcessProxy;
+    private volatile ProxyProcess childProxy;
+    private int proxyPort;
+    private int proxyTerms;
+    private int proxyKills;
 
     private FaultInjectionLoad(Settings settings, Path dir) {
         this.settings = settings;
@@ -129,22 +146,25 @@ public final class FaultInjectionLoad {
             }
         };
         startUpstream(0);
-        ProxyServer proxy = startProxy();
+        startProxy();
         ExecutorService senders = Executors.newFixedThreadPool(settings.senders());
-        var restarter = Executors.newSingleThreadScheduledExecutor();
+        var restarter = Executors.newScheduledThreadPool(2);
         try {
-            int port = proxy.listenerAddresses().get("relay").getPort();
             List<Future<?>> running = new ArrayList<>();
             for (int i = 0; i < settings.senders(); i++) {
                 Mode mode = Mode.values()[i % Mode.values().length];
                 long seed = settings.seed() * 31 + i;
                 running.add(senders.submit(() -> {
-                    send(port, mode, new SplittableRandom(seed));
+                    send(mode, new SplittableRandom(seed));
                     return null;
                 }));
             }
             long every = settings.upstreamRestartEvery().toMillis();
             restarter.scheduleWithFixedDelay(this::restartUpstream, every, every, TimeUnit.MILLISECONDS);
+            if (settings.proxyRestartEvery() != null) {
+                long proxyEvery = settings.proxyRestartEvery().toMillis();
+                restarter.scheduleWithFixedDelay(this::restartProxy, proxyEvery, proxyEvery, TimeUnit.MILLISECONDS);
+            }
             int done = 0;
             for (Future<?> sender : running) {
                 sender.get(30, TimeUnit.MINUTES);
@@ -154,9 +174,9 @@ public final class FaultInjectionLoad {
             }
         } finally {
             restarter.shutdownNow();
-            restarter.awaitTermination(30, TimeUnit.SECONDS);
+            restarter.awaitTermination(60, TimeUnit.SECONDS);
             senders.shutdownNow();
-            proxy.close();
+            stopProxy();
             stopUpstream();
         }
         return verify(Duration.ofNanos(System.nanoTime() - started));
@@ -204,25 +224,71 @@ public final class FaultInjectionLoad {
         }
     }
 
-    private ProxyServer startProxy() throws Exception {
+    private void startProxy() throws Exception {
+        Path config = dir.resolve("config.yaml");
+        if (!Files.exists(config)) {
+            writeProxyConfig(config);
+        }
+        if (settings.proxyRestartEvery() == null) {
+            inProcessProxy = ProxyServer.start(new ConfigLoader().load(config));
+            proxyPort = inProcessProxy.listenerAddresses().get("relay").getPort();
+        } else {
+            childProxy = ProxyProcess.start(ProxyProcess.Launcher.currentClassPath(), List.of("-Xmx512m"), config, 1,
+                    dir.resolve("proxy-" + (proxyTerms + proxyKills) + ".log"), Duration.ofMinutes(1));
+        }
+    }
+
+    private void stopProxy() throws InterruptedException {
+        if (inProcessProxy != null) {
+            inProcessProxy.close();
+        }
+        if (childProxy != null) {
+            childProxy.stop(Duration.ofSeconds(30));
+        }
+    }
+
+    /** SIGTERM and SIGKILL in turn, with senders in mid-transaction; then the proxy comes back. */
+    private void restartProxy() {
+        try {
+            if ((proxyTerms + proxyKills) % 2 == 0) {
+                proxyTerms++;
+                childProxy.stop(Duration.ofSeconds(30)); // drains within drain_timeout, exits 0
+            } else {
+                proxyKills++;
+                childProxy.kill();
+            }
+            startProxy();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        } catch (Exception e) {
+            throw new IllegalStateException("could not restart the proxy", e);
+        }
+    }
+
+    private void writeProxyConfig(Path config) throws Exception {
         TestPki.PemFiles pem = pki.issue("localhost", "localhost", "127.0.0.1").writePem(dir, "proxy", KeyFormat.PKCS8);
         pki.writeCaPem(dir.resolve("ca.pem"));
+        if (settings.proxyRestartEvery() != null) {
+            try (java.net.ServerSocket free = new java.net.ServerSocket(0)) {
+                proxyPort = free.getLocalPort(); // fixed, so that senders find the proxy again after a restart
+            }
+        }
         String timeout = settings.commandTimeout().toMillis() + "ms";
         List<String> yaml = List.of(
                 "hostname: proxy.faults.invalid",
                 "listeners:",
                 "  - name: relay",
-                "    address: 127.0.0.1:0",
+                "    address: 127.0.0.1:" + proxyPort,
                 "    tls:",
                 "      mode: starttls",
-                "      certificate: " + pem.certificate().getFileName(),
-                "      key: " + pem.key().getFileName(),
+                "      certificate: " + dir.resolve(pem.certificate().getFileName()),
+                "      key: " + dir.resolve(pem.key().getFileName()),
                 "upstream:",
                 "  host: 127.0.0.1",
                 "  port: " + upstreamPort,
                 "  tls:",
                 "    server_name: localhost",
-                "    trust: ca.pem",
+                "    trust: " + dir.resolve("ca.pem"),
                 "  connect_timeout: " + timeout,
                 "  command_timeout: " + timeout,
                 "  pool:",
@@ -231,20 +297,24 @@ public final class FaultInjectionLoad {
                 "  max_connections_per_client: 100000",
                 "  max_message_size: " + (2 * settings.maxSize() / 1024) + "KB",
                 "  idle_timeout: 60s",
+                "drain_timeout: 5s",
                 "metrics:",
                 "  address: 127.0.0.1:0",
                 "");
-        Path config = dir.resolve("config.yaml");
         Files.writeString(config, String.join("\n", yaml), StandardCharsets.UTF_8);
-        return ProxyServer.start(new ConfigLoader().load(config));
     }
 
     // ---- the senders ----------------------------------------------------------------------
 
-    private void send(int port, Mode mode, SplittableRandom random) {
+    private void send(Mode mode, SplittableRandom random) throws InterruptedException {
         while (nextMessage.get() < settings.messages()) {
             try (SmtpTestClient client = new SmtpTestClient(Duration.ofSeconds(60))) {
-                client.connect("127.0.0.1", port);
+                try {
+                    client.connect("127.0.0.1", proxyPort);
+                } catch (IOException refused) {
+                    Thread.sleep(100); // the proxy is being restarted: as an MTA, try again later
+                    continue;
+                }
                 client.ehlo("sender.faults.invalid");
                 if (mode != Mode.PLAIN) {
                     client.startTls(SmtpTestClient.TlsOptions.trusting(pki.caCertificate(),
@@ -343,9 +413,20 @@ public final class FaultInjectionLoad {
         int refused = 0;
         int lost = 0;
         int duplicates = 0;
+        int cutOff = 0;
         for (Attempt a : attempts) {
             int copies = delivered.getOrDefault(a.tag(), 0);
-            if (a.code() == 0) {
+            if (a.code() == 0 && settings.proxyRestartEvery() != null) {
+                // The proxy was stopped under this sender: it keeps the message, as after any 4xx.
+                cutOff++;
+                if (copies > 0) {
+                    if (a.endOfDataSent()) {
+                        duplicates += copies;
+                    } else {
+                        violations.add(a.tag() + ": delivered although the client never finished its data");
+                    }
+                }
+            } else if (a.code() == 0) {
                 violations.add(a.tag() + ": the proxy dropped the sender at " + a.stage() + " (" + a.text() + ", upstream fault "
                         + injected.get(a.tag()) + ")");
             } else if (a.stage().equals("END") && a.code() == 250) {
@@ -382,8 +463,8 @@ public final class FaultInjectionLoad {
         }
         Map<Fault, Integer> faults = new EnumMap<>(Fault.class);
         injected.values().forEach(f -> faults.merge(f, 1, Integer::sum));
-        return new Report(attempts.size(), faults, connectionFaults.get(), restarts, accepted, refused, deliveries.size(),
-                lost, duplicates, violations, elapsed);
+        return new Report(attempts.size(), faults, connectionFaults.get(), restarts, proxyTerms, proxyKills, accepted, refused,
+                cutOff, deliveries.size(), lost, duplicates, violations, elapsed);
     }
 
     /** The reply the fake upstream gives for {@code fault}, if the client must see it verbatim at {@code stage}. */
@@ -407,7 +488,11 @@ public final class FaultInjectionLoad {
     public static void main(String[] args) throws Exception {
         int messages = args.length > 0 ? Integer.parseInt(args[0]) : 10_000;
         int senders = args.length > 1 ? Integer.parseInt(args[1]) : 100;
-        Report report = run(Settings.of(messages, senders), System.out);
+        Settings settings = Settings.of(messages, senders);
+        if (args.length > 2) {
+            settings = settings.withProxyRestarts(Duration.parse("PT" + args[2].toUpperCase(java.util.Locale.ROOT)));
+        }
+        Report report = run(settings, System.out);
         report.print(System.out);
         System.exit(report.violations().isEmpty() ? 0 : 1);
     }

@@ -300,6 +300,17 @@ public final class ProxyProcess implements AutoCloseable {
         }
     }
 
+    /** SIGKILL: the proxy gets no chance to finish anything. */
+    public void kill() throws InterruptedException {
+        process.destroyForcibly();
+        process.waitFor(10, TimeUnit.SECONDS);
+        try {
+            Runtime.getRuntime().removeShutdownHook(killOnExit);
+        } catch (IllegalStateException e) {
+            // already shutting down: the hook runs and finds the process gone
+        }
+    }
+
     /** SIGTERM (the proxy drains for its drain_timeout), then a hard kill after {@code timeout}. */
     public int stop(Duration timeout) throws InterruptedException {
         process.destroy();
