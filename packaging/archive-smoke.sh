@@ -2,8 +2,11 @@
 # The README's "Installing from the archive" on a clean machine, run exactly as written there
 # (the two code blocks are taken out of README.md): the user and folders, a config, `check`, the
 # proxy started as its user the way the unit starts it, a message relayed to a local TLS
-# upstream; then the same steps with a second build (this build re-packed under another
-# version), and another message relayed by the new version.
+# upstream; then the same steps with a second build, and another message relayed by the new
+# version.
+#
+# Usage: archive-smoke.sh [SECOND-ARCHIVE]. CI passes a release build (-Drevision=X.Y.Z) as the
+# second archive; without one, this build is re-packed under another version.
 #
 # Without systemd as PID 1 (CI containers), `systemctl` is played by a function below: `restart`
 # stops the running proxy with SIGTERM and starts the installed unit's ExecStartPre and ExecStart
@@ -170,20 +173,31 @@ tr '\0' ' ' </proc/"$proxy_pid"/cmdline | grep -q -- "-XX:+ExitOnOutOfMemoryErro
 systemd-analyze verify /etc/systemd/system/smtp-tls-proxy.service
 relay_one 1
 
-say "upgrade: the same build re-packed as a second version, README steps 1 and 3 again"
-second="$first-upgrade"
-mkdir "$work/repack"
-tar xzf "$archive" -C "$work/repack"
-mv "$work/repack/smtp-tls-proxy-$first" "$work/repack/smtp-tls-proxy-$second"
-tar czf "$work/smtp-tls-proxy-$second.tar.gz" -C "$work/repack" "smtp-tls-proxy-$second"
+if [ -n "${1:-}" ]; then
+    upgrade=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
+    second=$(basename "$upgrade" .tar.gz); second=${second#smtp-tls-proxy-}
+    say "upgrade to a second build, $(basename "$upgrade"): README steps 1 and 3 again"
+else
+    second="$first-upgrade"
+    say "upgrade: the same build re-packed as $second, README steps 1 and 3 again"
+    mkdir "$work/repack"
+    tar xzf "$archive" -C "$work/repack"
+    mv "$work/repack/smtp-tls-proxy-$first" "$work/repack/smtp-tls-proxy-$second"
+    upgrade="$work/smtp-tls-proxy-$second.tar.gz"
+    tar czf "$upgrade" -C "$work/repack" "smtp-tls-proxy-$second"
+fi
+[ "$second" != "$first" ] || fail "the second archive has the first one's version, $first"
 old_pid=$proxy_pid
-eval "$(readme_steps unpack "$work/smtp-tls-proxy-$second.tar.gz")"
-eval "$(readme_steps switch "$work/smtp-tls-proxy-$second.tar.gz")"
+eval "$(readme_steps unpack "$upgrade")"
+eval "$(readme_steps switch "$upgrade")"
 [ "$(readlink /opt/smtp-tls-proxy/current)" = "$second" ] || fail "current -> $(readlink /opt/smtp-tls-proxy/current) after the upgrade"
 [ "$proxy_pid" != "$old_pid" ] || fail "the proxy was not restarted"
 tr '\0' ' ' </proc/"$proxy_pid"/cmdline | grep -q -- "-jar /opt/smtp-tls-proxy/$second/lib/smtp-tls-proxy.jar run" \
     || fail "the new version is not the one running: $(tr '\0' ' ' </proc/"$proxy_pid"/cmdline)"
 [ "$(sha256sum /etc/smtp-tls-proxy/config.yaml)" = "$config_sum" ] || fail "the upgrade changed the config"
+if [ -n "${1:-}" ]; then
+    [ "$(smtp-tls-proxy version | head -1)" = "smtp-tls-proxy $second" ] || fail "version after the upgrade: $(smtp-tls-proxy version | head -1)"
+fi
 [ -d "/opt/smtp-tls-proxy/$first" ] || fail "the previous version's folder is gone (no rollback)"
 relay_one 2
 
