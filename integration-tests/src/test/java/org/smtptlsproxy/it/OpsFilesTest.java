@@ -41,6 +41,9 @@ class OpsFilesTest {
 
     private static final Path PACKAGING = Path.of("..", "packaging");
     private static final Path TARGET = Path.of("..", "proxy-server", "target");
+    private static final String VERSION = System.getProperty("smtp-tls-proxy.version", "*");
+    /** jdeb turns 1.0-SNAPSHOT into 1.0~SNAPSHOT, which Debian sorts before the release 1.0. */
+    private static final String DEB = "smtp-tls-proxy_" + VERSION.replace('-', '~') + "_all.deb";
     private static final Pattern METRIC = Pattern.compile("\\b((?:smtp_proxy|netty|jvm|process)_[a-z0-9_]+)");
 
     @SuppressWarnings("unchecked")
@@ -113,10 +116,10 @@ class OpsFilesTest {
             assertNull(zip.getEntry("META-INF/NOTICE.txt"), "every NOTICE merged into one");
         }
 
-        Path archive = single(TARGET, "smtp-tls-proxy-*.tar.gz");
+        Path archive = single(TARGET, "smtp-tls-proxy-" + VERSION + ".tar.gz");
         Path unpacked = Files.createDirectories(dir.resolve("archive"));
         run("tar", "xzf", archive.toString(), "-C", unpacked.toString());
-        Path home = single(unpacked, "smtp-tls-proxy-*");
+        Path home = single(unpacked, "smtp-tls-proxy-" + VERSION);
         assertEquals(licence, Files.readString(home.resolve("LICENSE")));
         assertMergedNotice(Files.readString(home.resolve("NOTICE")));
         for (String file : List.of("licenses/LICENSE.bouncycastle.txt", "CHANGELOG.md", "sysusers.d/smtp-tls-proxy.conf",
@@ -124,7 +127,7 @@ class OpsFilesTest {
             assertTrue(Files.exists(home.resolve(file)), "the archive has " + file);
         }
 
-        Path deb = single(TARGET, "smtp-tls-proxy_*_all.deb");
+        Path deb = single(TARGET, DEB);
         Path root = Files.createDirectories(dir.resolve("deb"));
         run("dpkg-deb", "-x", deb.toString(), root.toString());
         Path doc = root.resolve("usr/share/doc/smtp-tls-proxy");
@@ -151,7 +154,7 @@ class OpsFilesTest {
         assertTrue(Files.readString(Path.of("..", "proxy-server", "src", "dist", "bin", "smtp-tls-proxy"))
                 .contains("-XX:+ExitOnOutOfMemoryError"), "the launcher makes an out-of-memory JVM exit");
 
-        Path deb = single(TARGET, "smtp-tls-proxy_*_all.deb");
+        Path deb = single(TARGET, DEB);
         run("dpkg-deb", "-x", deb.toString(), dir.toString());
         String packaged = Files.readString(dir.resolve("lib/systemd/system/smtp-tls-proxy.service"));
         assertTrue(packaged.contains("ExecStart=/usr/bin/smtp-tls-proxy run --config /etc/smtp-tls-proxy/config.yaml"));
