@@ -73,6 +73,7 @@ final class ProxyFixture implements AutoCloseable {
 
     static final class Builder {
         private final List<Fault> faults = new ArrayList<>();
+        private java.util.function.Consumer<FakeUpstream.Builder> upstreamCustomizer = b -> { };
         private String[] upstreamProtocols = {"TLSv1.2", "TLSv1.3"};
         private TestPki.Identity upstreamIdentity = LOCALHOST;
         private boolean upstreamImplicit;
@@ -145,6 +146,12 @@ final class ProxyFixture implements AutoCloseable {
             return this;
         }
 
+        /** Further settings of the fake upstream (extensions it advertises or withholds...). */
+        Builder customizeUpstream(java.util.function.Consumer<FakeUpstream.Builder> customizer) {
+            this.upstreamCustomizer = customizer;
+            return this;
+        }
+
         Builder faults(Fault... f) {
             faults.addAll(List.of(f));
             return this;
@@ -206,6 +213,7 @@ final class ProxyFixture implements AutoCloseable {
                 } else if (requiredAuth != null) {
                     upstreamBuilder.requireAuth(requiredAuth[0], requiredAuth[1]);
                 }
+                upstreamCustomizer.accept(upstreamBuilder);
                 upstream = upstreamBuilder
                         .identity(upstreamIdentity)
                         .protocols(upstreamProtocols)

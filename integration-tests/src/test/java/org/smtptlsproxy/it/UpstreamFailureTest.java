@@ -40,7 +40,7 @@ class UpstreamFailureTest {
             assertTrue(metrics.contains("smtp_proxy_messages_total{outcome=\"deferred\"} 1.0"), metrics);
             if (fixture.upstream != null) {
                 assertTrue(fixture.upstream.messages().isEmpty());
-                assertTrue(fixture.upstream.plaintextCommands().stream().allMatch(c -> c.startsWith("EHLO") || c.equals("STARTTLS")),
+                assertTrue(fixture.upstream.plaintextCommands().stream().allMatch(c -> c.startsWith("EHLO") || c.equals("STARTTLS") || c.equals("QUIT")),
                         fixture.upstream.plaintextCommands().toString());
             }
         }
@@ -50,6 +50,22 @@ class UpstreamFailureTest {
     void upstreamWithoutStartTlsIsNeverUsedInPlaintext() throws Exception {
         assertDeferredAtMail(ProxyFixture.builder().faults(Fault.NO_STARTTLS), "4.7.5",
                 "did not offer STARTTLS; not relaying without TLS", "starttls_missing");
+    }
+
+    /** Giving up on an upstream it has spoken to, the proxy says QUIT, as a well-behaved client does. */
+    @Test
+    void upstreamGivenUpOnIsToldQuit() throws Exception {
+        for (Fault fault : List.of(Fault.NO_STARTTLS, Fault.EHLO_5XX)) {
+            try (ProxyFixture fixture = ProxyFixture.builder().faults(fault).start()) {
+                assertEquals(451, mailReply(fixture).code());
+                long deadline = System.nanoTime() + 5_000_000_000L;
+                while (!fixture.upstream.commandsSeen().contains("QUIT") && System.nanoTime() < deadline) {
+                    Thread.sleep(20);
+                }
+                List<String> seen = fixture.upstream.commandsSeen();
+                assertEquals("QUIT", seen.get(seen.size() - 1), fault + ": " + seen);
+            }
+        }
     }
 
     @Test
@@ -90,7 +106,7 @@ class UpstreamFailureTest {
     @Test
     void silentUpstreamTimesOut() throws Exception {
         assertDeferredAtMail(ProxyFixture.builder().faults(Fault.SILENT).upstream("command_timeout: 1s"), "4.4.2",
-                "no reply from upstream", "timeout");
+                "timed out: no reply to the banner within 1s", "timeout");
     }
 
     @Test

@@ -564,7 +564,9 @@ public final class ConfigLoader {
                     s.integer("max_connections", 10_000, 1),
                     s.integer("max_connections_per_client", 100, 1),
                     s.duration("idle_timeout", Duration.ofMinutes(5)),
-                    s.enumeration("bare_newlines", BareNewlines.REJECT, BareNewlines.class));
+                    s.enumeration("bare_newlines", BareNewlines.REJECT, BareNewlines.class),
+                    s.integer("auth_failures_per_client", 10, 1),
+                    s.duration("auth_failure_window", Duration.ofMinutes(10)));
             s.finish();
             return limits;
         }

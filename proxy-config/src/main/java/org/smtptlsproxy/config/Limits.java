@@ -8,5 +8,7 @@ public record Limits(
         int maxConnections,
         int maxConnectionsPerClient,
         Duration idleTimeout,
-        BareNewlines bareNewlines) {
+        BareNewlines bareNewlines,
+        int authFailuresPerClient,
+        Duration authFailureWindow) {
 }

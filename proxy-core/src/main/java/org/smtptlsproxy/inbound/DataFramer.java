@@ -289,7 +289,8 @@ final class DataFramer {
      * {@code LastSmtpContent}.
      */
     private boolean skipToTerminator(ByteBuf in, List<Object> out) {
-        int i = in.readerIndex();
+        int start = in.readerIndex();
+        int i = start;
         int end = in.writerIndex();
         while (i < end) {
             byte b = in.getByte(i++);
@@ -300,6 +301,9 @@ final class DataFramer {
                 case DOT -> state = b == '\r' ? LineState.DOT_CR : LineState.IN_LINE;
                 case DOT_CR -> {
                     if (b == '\n') {
+                        // Discarded data still counts: the log's size is what the client sent. The
+                        // terminator does not, though part of it may have been counted before.
+                        size += i - start - TERMINATOR_OCTETS;
                         in.readerIndex(i);
                         out.add(LastSmtpContent.EMPTY_LAST_CONTENT);
                         return true;
@@ -309,6 +313,7 @@ final class DataFramer {
                 default -> throw new IllegalStateException(state.name());
             }
         }
+        size += end - start;
         in.readerIndex(end);
         return false;
     }

@@ -54,7 +54,7 @@ public final class InboundInitializer extends ChannelInitializer<SocketChannel> 
         }
         pipeline.addLast(HandlerNames.IDLE, new IdleStateHandler(idleMillis, 0, 0, TimeUnit.MILLISECONDS));
         pipeline.addLast(HandlerNames.DECODER, new SmtpServerDecoder(context.limits().bareNewlines(),
-                context.limits().maxMessageSize().bytes()));
+                context.limits().maxMessageSize().bytes(), context.limits().idleTimeout()));
         pipeline.addLast(HandlerNames.FLOW_CONTROL, new FlowControlHandler());
         pipeline.addLast(HandlerNames.ENCODER, SmtpReplyEncoder.INSTANCE);
         pipeline.addLast(HandlerNames.SESSION, new SmtpSessionHandler(context));

@@ -26,6 +26,7 @@ public record ListenerContext(
         UpstreamPool upstream,
         ProxyMetrics metrics,
         ConnectionLimiter limiter,
+        AuthThrottle authThrottle,
         ClientRegistry clients,
         Shutdown shutdown,
         UserDirectory users,

@@ -69,6 +69,11 @@ final class ProxyProtocolHandler extends ChannelInboundHandlerAdapter {
             refuse(ctx, "the header proxies " + header.proxiedProtocol() + ", not TCP");
             return;
         }
+        if (header.proxiedProtocol() == HAProxyProxiedProtocol.TCP4 && !isCanonicalIpv4(header.sourceAddress())) {
+            // "010.0.0.1" is 10.0.0.1 to some parsers and 8.0.0.1 to others: the allow-list must not guess.
+            refuse(ctx, "non-canonical source address in the header");
+            return;
+        }
         headerTimeout.cancel(false);
         ctx.channel().attr(ClientAddress.FROM_PROXY_HEADER).set(client);
         ctx.pipeline().remove(this);
@@ -92,6 +97,16 @@ final class ProxyProtocolHandler extends ChannelInboundHandlerAdapter {
         } catch (UnknownHostException impossible) {
             return null; // a 4- or 16-octet array is always a valid address
         }
+    }
+
+    /** Dotted decimal without leading zeros, as HAProxy writes it (v1 headers are text). */
+    private static boolean isCanonicalIpv4(String address) {
+        for (String octet : address.split("\\.", -1)) {
+            if (octet.length() > 1 && octet.charAt(0) == '0') {
+                return false;
+            }
+        }
+        return true;
     }
 
     @Override

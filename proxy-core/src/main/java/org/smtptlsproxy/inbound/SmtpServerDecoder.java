@@ -1,6 +1,7 @@
 package org.smtptlsproxy.inbound;
 
 import io.netty.buffer.ByteBuf;
+import io.netty.buffer.ByteBufUtil;
 import io.netty.buffer.Unpooled;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.handler.codec.ByteToMessageDecoder;
@@ -45,11 +46,15 @@ public final class SmtpServerDecoder extends ByteToMessageDecoder {
     private DataFramer framer;
     private boolean discardingLongLine;
     private boolean inChannelRead;
+    private final long lineTimeoutNanos;
+    /** When the command line being received started; 0 between lines. */
+    private long lineStartedNanos;
     private boolean decodeAgain;
 
-    public SmtpServerDecoder(BareNewlines bareNewlines, long maxMessageSize) {
+    public SmtpServerDecoder(BareNewlines bareNewlines, long maxMessageSize, java.time.Duration lineTimeout) {
         this.bareNewlines = bareNewlines;
         this.maxMessageSize = maxMessageSize;
+        this.lineTimeoutNanos = lineTimeout.toNanos();
     }
 
     @Override
@@ -61,6 +66,7 @@ public final class SmtpServerDecoder extends ByteToMessageDecoder {
     /** Continue with command lines (after a DATA, AUTH or STARTTLS that was refused). */
     public void resumeCommands() {
         phase = Phase.COMMAND;
+        lineStartedNanos = 0;
         decodeBuffered();
     }
 
@@ -133,41 +139,70 @@ public final class SmtpServerDecoder extends ByteToMessageDecoder {
         int window = Math.min(in.readableBytes(), MAX_AUTH_LINE);
         int lf = in.indexOf(start, start + window, (byte) '\n');
         if (discardingLongLine) {
+            // Answered when the limit was passed; the rest of the line goes unread.
             if (lf < 0) {
                 in.skipBytes(in.readableBytes());
             } else {
                 in.readerIndex(lf + 1);
                 discardingLongLine = false;
-                out.add(DecoderSignal.LINE_TOO_LONG);
+                lineStartedNanos = 0;
             }
             return;
         }
         int limit = startsWithAuth(in) ? MAX_AUTH_LINE : MAX_COMMAND_LINE;
-        if (lf < 0) {
+        if (lf < 0 || lf + 1 - start > limit) {
             if (in.readableBytes() >= limit) {
-                in.skipBytes(in.readableBytes());
-                discardingLongLine = true;
+                // Said at once, not at the line's end: a client that never sends one must hear it.
+                discardLongLine(in, lf);
+                out.add(DecoderSignal.LINE_TOO_LONG);
+            } else if (lineTookTooLong()) {
+                out.add(DecoderSignal.LINE_TIMEOUT);
+                phase = Phase.PAUSED;
             }
             return;
         }
-        int length = lf + 1 - start;
-        if (length > limit) {
-            in.readerIndex(lf + 1);
-            out.add(DecoderSignal.LINE_TOO_LONG);
-            return;
-        }
+        lineStartedNanos = 0;
         int contentEnd = lf > start && in.getByte(lf - 1) == '\r' ? lf - 1 : lf;
-        String line = in.toString(start, contentEnd - start, StandardCharsets.UTF_8);
-        in.readerIndex(lf + 1);
-        if (hasControlCharacters(line)) {
+        int length = contentEnd - start;
+        if (hasControlCharacters(in, start, length)) {
+            in.readerIndex(lf + 1);
             out.add(DecoderSignal.INVALID_CHARACTERS);
             return;
         }
-        CommandLine command = CommandLine.parse(line);
+        // SMTPUTF8 addresses arrive as UTF-8; anything else that is not ASCII is kept octet for
+        // octet so that it can be named in a refusal, never relayed.
+        boolean utf8 = ByteBufUtil.isText(in, start, length, StandardCharsets.UTF_8);
+        CommandLine command = CommandLine.parse(
+                in.toString(start, length, utf8 ? StandardCharsets.UTF_8 : StandardCharsets.ISO_8859_1), utf8);
+        in.readerIndex(lf + 1);
         out.add(command);
         if (changesPhase(command.verb())) {
             phase = Phase.PAUSED;
         }
+    }
+
+    /** Skips what there is of an over-long line; the rest is skipped as it comes. */
+    private void discardLongLine(ByteBuf in, int lf) {
+        if (lf < 0) {
+            in.skipBytes(in.readableBytes());
+            discardingLongLine = true;
+        } else {
+            in.readerIndex(lf + 1);
+            lineStartedNanos = 0;
+        }
+    }
+
+    /**
+     * A command line must be complete within the idle timeout of its first byte. The idle timeout
+     * alone does not see a client that sends a byte a second: each byte restarts it.
+     */
+    private boolean lineTookTooLong() {
+        long now = System.nanoTime();
+        if (lineStartedNanos == 0) {
+            lineStartedNanos = now;
+            return false;
+        }
+        return now - lineStartedNanos > lineTimeoutNanos;
     }
 
     private void decodeSaslResponse(ByteBuf in, List<Object> out) {
@@ -175,10 +210,11 @@ public final class SmtpServerDecoder extends ByteToMessageDecoder {
         int lf = in.indexOf(start, start + Math.min(in.readableBytes(), MAX_AUTH_LINE), (byte) '\n');
         if (lf < 0) {
             if (in.readableBytes() >= MAX_AUTH_LINE) {
-                // The command path discards to the line's end and signals LINE_TOO_LONG.
+                // Answered now; the command path discards the rest of the line.
                 in.skipBytes(in.readableBytes());
                 discardingLongLine = true;
                 phase = Phase.COMMAND;
+                out.add(DecoderSignal.LINE_TOO_LONG);
             }
             return;
         }
@@ -204,10 +240,14 @@ public final class SmtpServerDecoder extends ByteToMessageDecoder {
         return head.toUpperCase(Locale.ROOT).equals("AUTH ");
     }
 
-    private static boolean hasControlCharacters(String line) {
-        for (int i = 0; i < line.length(); i++) {
-            char c = line.charAt(i);
-            if ((c < ' ' && c != '\t') || c == 0x7f) {
+    /**
+     * NUL, a bare CR and the other C0 controls (but TAB) have no place in a command; passed on,
+     * a CR could end the line early for the upstream.
+     */
+    private static boolean hasControlCharacters(ByteBuf in, int start, int length) {
+        for (int i = start; i < start + length; i++) {
+            byte c = in.getByte(i);
+            if ((c >= 0 && c < ' ' && c != '\t') || c == 0x7f) {
                 return true;
             }
         }

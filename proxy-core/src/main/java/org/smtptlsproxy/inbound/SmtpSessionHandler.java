@@ -31,12 +31,14 @@ import org.smtptlsproxy.config.InboundTlsMode;
 import org.smtptlsproxy.metrics.ProxyMetrics;
 import org.smtptlsproxy.metrics.ProxyMetrics.MessageOutcome;
 import org.smtptlsproxy.outbound.UpstreamFailure;
+import org.smtptlsproxy.outbound.UpstreamCommands;
 import org.smtptlsproxy.outbound.UpstreamLease;
 import org.smtptlsproxy.outbound.UpstreamSession;
 import org.smtptlsproxy.outbound.UpstreamTransaction;
 import org.smtptlsproxy.relay.ReceivedHeader;
 import org.smtptlsproxy.relay.TransactionLog;
 import org.smtptlsproxy.smtp.CommandLine;
+import org.smtptlsproxy.smtp.MailParameters;
 import org.smtptlsproxy.smtp.MailPath;
 import org.smtptlsproxy.smtp.Replies;
 import org.smtptlsproxy.smtp.SmtpReply;
@@ -295,6 +297,20 @@ public final class SmtpSessionHandler extends ChannelInboundHandlerAdapter {
             ctx.writeAndFlush(Replies.SHUTTING_DOWN).addListener(ChannelFutureListener.CLOSE);
             return;
         }
+        if (isForbidden(verb)) {
+            refuseSession("forbidden_command", Replies.FORBIDDEN_COMMAND);
+            LOG.info("session={} client={} forbidden command {}, closing", sessionId, clientAddress(),
+                    verb.length() > 16 ? verb.substring(0, 16) + "..." : verb);
+            return;
+        }
+        if (!command.validUtf8() && !verb.equals("MAIL") && !verb.equals("RCPT")) {
+            reply(Replies.INVALID_UTF8);
+            if (changesPhase(verb)) {
+                decoder.resumeCommands();
+            }
+            continueAfter(verb);
+            return;
+        }
         switch (verb) {
             case "EHLO", "HELO" -> hello(command);
             case "MAIL" -> mail(command);
@@ -325,6 +341,34 @@ public final class SmtpSessionHandler extends ChannelInboundHandlerAdapter {
         }
     }
 
+    /**
+     * What a browser or an HTTP proxy client sends (Postfix's smtpd_forbidden_commands): such a
+     * peer is no mail sender, and its next lines may be an attack on something else.
+     */
+    private static boolean isForbidden(String verb) {
+        return switch (verb) {
+            case "GET", "POST", "HEAD", "PUT", "CONNECT", "OPTIONS", "DELETE" -> true;
+            default -> verb.endsWith(":"); // a header line such as "Host:" or "User-Agent:"
+        };
+    }
+
+    private static boolean changesPhase(String verb) {
+        return switch (verb) {
+            case "DATA", "STARTTLS", "AUTH", "QUIT", "BDAT" -> true;
+            default -> false;
+        };
+    }
+
+    /** Closes the session for abuse, counted and with the reason for the log. */
+    private void refuseSession(String reason, SmtpReply reply) {
+        abandonTransaction();
+        context.metrics().sessionRefused(context.name(), reason);
+        endReason = reason;
+        phase = Phase.CLOSING;
+        replies.clear();
+        ctx.writeAndFlush(reply).addListener(ChannelFutureListener.CLOSE);
+    }
+
     private void hello(CommandLine command) {
         if (!command.hasArgument()) {
             reply(Replies.HELO_REQUIRES_DOMAIN);
@@ -346,6 +390,7 @@ public final class SmtpSessionHandler extends ChannelInboundHandlerAdapter {
         lines.add("8BITMIME");
         lines.add("ENHANCEDSTATUSCODES");
         lines.add("SMTPUTF8");
+        lines.add("DSN");
         if (offersStartTls()) {
             lines.add("STARTTLS");
         }
@@ -366,35 +411,15 @@ public final class SmtpSessionHandler extends ChannelInboundHandlerAdapter {
     }
 
     private void mail(CommandLine command) {
-        if (phase != Phase.GREETED) {
-            reply(Replies.SEND_HELO_FIRST);
+        if (transaction != null && phase == Phase.GREETED) {
+            reply(Replies.NESTED_MAIL); // the transaction in progress goes on
             return;
         }
-        if (context.listener().requireTls() && tls == null) {
-            reply(Replies.MUST_STARTTLS);
-            return;
-        }
-        if (transaction != null) {
-            reply(Replies.NESTED_MAIL);
-            return;
-        }
-        InboundAuth auth = context.listener().auth();
-        if (auth != null && auth.required() && !authenticated) {
-            reply(Replies.AUTH_REQUIRED);
-            return;
-        }
-        MailPath sender = MailPath.parse(command.argument(), "FROM:").orElse(null);
-        if (sender == null) {
-            reply(Replies.BAD_SENDER_SYNTAX);
-            return;
-        }
-        if (!SenderPolicy.allows(context.listener().allowedSenders(), sender.address())) {
-            reply(Replies.SENDER_NOT_ALLOWED);
-            return;
-        }
-        SmtpReply refusal = checkMailParameters(sender.parameters());
+        MailPath sender = command.validUtf8() ? MailPath.parse(command.argument(), "FROM:").orElse(null) : null;
+        SmtpReply refusal = mailRefusal(command, sender);
         if (refusal != null) {
             reply(refusal);
+            countTransaction(sender == null ? null : sender.address(), 0, 0, 0, refusal, System.nanoTime(), null);
             return;
         }
         MailTransaction txn = new MailTransaction(sender, upstreamFor());
@@ -402,14 +427,15 @@ public final class SmtpSessionHandler extends ChannelInboundHandlerAdapter {
         Promise<SmtpReply> reply = ctx.executor().newPromise();
         reply(reply);
         txn.upstream.run(session -> {
-            txn.unsupportedUpstream = checkUpstreamSupports(sender.parameters(), session);
+            txn.unsupportedUpstream = MailParameters.checkUpstreamSupports(sender.parameters(), session.capabilities());
             if (txn.unsupportedUpstream != null) {
                 return ctx.executor().newSucceededFuture(txn.unsupportedUpstream);
             }
-            return session.send(SmtpRequests.mail(sender.address(), forwardedParameters(sender.parameters(), session)));
+            return session.send(UpstreamCommands.mail(sender.address(),
+                    MailParameters.forMail(sender.parameters(), session.capabilities(), authParameter(sender, session))));
         }).addListener(r -> {
             if (r.isSuccess() && txn.unsupportedUpstream != null) {
-                endTransaction(txn, null, null); // refused on the upstream's behalf, nothing was sent
+                endTransaction(txn, txn.unsupportedUpstream, null); // refused on the upstream's behalf, nothing was sent
                 reply.setSuccess(txn.unsupportedUpstream);
                 return;
             }
@@ -422,66 +448,44 @@ public final class SmtpSessionHandler extends ChannelInboundHandlerAdapter {
         });
     }
 
-    /** Parameters the proxy itself accepts: those of the extensions its EHLO advertises. */
-    private SmtpReply checkMailParameters(Map<String, String> parameters) {
-        for (Map.Entry<String, String> p : parameters.entrySet()) {
-            switch (p.getKey()) {
-                case "SIZE" -> {
-                    long declared;
-                    try {
-                        declared = Long.parseLong(p.getValue());
-                    } catch (NumberFormatException e) {
-                        return Replies.SYNTAX_ERROR_IN_PARAMETERS;
-                    }
-                    if (declared < 0) {
-                        return Replies.SYNTAX_ERROR_IN_PARAMETERS;
-                    }
-                    if (declared > context.limits().maxMessageSize().bytes()) {
-                        return Replies.MESSAGE_TOO_BIG;
-                    }
-                }
-                case "BODY" -> {
-                    String body = p.getValue().toUpperCase(java.util.Locale.ROOT);
-                    if (!body.equals("7BIT") && !body.equals("8BITMIME")) {
-                        return Replies.SYNTAX_ERROR_IN_PARAMETERS;
-                    }
-                }
-                case "SMTPUTF8" -> {
-                    if (!p.getValue().isEmpty()) {
-                        return Replies.SYNTAX_ERROR_IN_PARAMETERS;
-                    }
-                }
-                default -> {
-                    return Replies.UNSUPPORTED_PARAMETER;
-                }
-            }
+    /** Why the proxy itself refuses this MAIL, or null. */
+    private SmtpReply mailRefusal(CommandLine command, MailPath sender) {
+        if (phase != Phase.GREETED) {
+            return Replies.SEND_HELO_FIRST;
         }
-        return null;
+        if (context.listener().requireTls() && tls == null) {
+            return Replies.MUST_STARTTLS;
+        }
+        InboundAuth auth = context.listener().auth();
+        if (auth != null && auth.required() && !authenticated) {
+            return Replies.AUTH_REQUIRED;
+        }
+        if (!command.validUtf8()) {
+            return command.argument().toUpperCase(java.util.Locale.ROOT).contains(" SMTPUTF8")
+                    ? Replies.INVALID_UTF8_ADDRESS : Replies.NON_ASCII_WITHOUT_SMTPUTF8;
+        }
+        if (sender == null) {
+            return Replies.BAD_SENDER_SYNTAX;
+        }
+        if (!sender.isAscii() && !sender.parameters().containsKey("SMTPUTF8")) {
+            return Replies.NON_ASCII_WITHOUT_SMTPUTF8;
+        }
+        if (!SenderPolicy.allows(context.listener().allowedSenders(), sender.address())) {
+            return Replies.SENDER_NOT_ALLOWED;
+        }
+        return MailParameters.checkMail(sender.parameters(), context.limits().maxMessageSize().bytes());
     }
 
     /**
-     * A parameter the upstream did not advertise may be dropped only when that cannot change the
-     * message: 8-bit or UTF-8 mail to an upstream that cannot take it is refused instead.
+     * RFC 4954 5: AUTH= goes to an upstream only on a session authenticated to it; it names the
+     * sender's own authenticated submission, or is "<>" when this proxy cannot vouch for one.
      */
-    private static SmtpReply checkUpstreamSupports(Map<String, String> parameters, UpstreamSession session) {
-        if (parameters.containsKey("SMTPUTF8") && !session.capabilities().has("SMTPUTF8")) {
-            return Replies.parameterNotSupportedUpstream("SMTPUTF8");
+    private String authParameter(MailPath sender, UpstreamSession session) {
+        if (!session.isAuthenticated()) {
+            return null;
         }
-        String body = parameters.get("BODY");
-        if ("8BITMIME".equalsIgnoreCase(body) && !session.capabilities().has("8BITMIME")) {
-            return Replies.parameterNotSupportedUpstream("BODY=8BITMIME");
-        }
-        return null;
-    }
-
-    private static CharSequence[] forwardedParameters(Map<String, String> parameters, UpstreamSession session) {
-        List<CharSequence> forwarded = new ArrayList<>(parameters.size());
-        for (Map.Entry<String, String> p : parameters.entrySet()) {
-            if (session.capabilities().has(p.getKey().equals("BODY") ? "8BITMIME" : p.getKey())) {
-                forwarded.add(p.getValue().isEmpty() ? p.getKey() : p.getKey() + "=" + p.getValue());
-            }
-        }
-        return forwarded.toArray(CharSequence[]::new);
+        String claimed = sender.parameters().get("AUTH");
+        return authenticated && claimed != null ? claimed : "<>";
     }
 
     private void rcpt(CommandLine command) {
@@ -490,13 +494,23 @@ public final class SmtpSessionHandler extends ChannelInboundHandlerAdapter {
             reply(Replies.NEED_MAIL);
             return;
         }
+        boolean smtpUtf8 = txn.sender.parameters().containsKey("SMTPUTF8");
+        if (!command.validUtf8()) {
+            reply(smtpUtf8 ? Replies.INVALID_UTF8_ADDRESS : Replies.NON_ASCII_WITHOUT_SMTPUTF8);
+            return;
+        }
         MailPath recipient = MailPath.parse(command.argument(), "TO:").orElse(null);
         if (recipient == null || recipient.isNullPath()) {
             reply(Replies.BAD_RECIPIENT_SYNTAX);
             return;
         }
-        if (!recipient.parameters().isEmpty()) {
-            reply(Replies.UNSUPPORTED_PARAMETER);
+        if (!recipient.isAscii() && !smtpUtf8) {
+            reply(Replies.NON_ASCII_WITHOUT_SMTPUTF8);
+            return;
+        }
+        SmtpReply refusal = MailParameters.checkRcpt(recipient.parameters(), smtpUtf8);
+        if (refusal != null) {
+            reply(refusal);
             return;
         }
         if (txn.recipients >= context.limits().maxRecipients()) {
@@ -506,8 +520,9 @@ public final class SmtpSessionHandler extends ChannelInboundHandlerAdapter {
         txn.recipients++;
         Promise<SmtpReply> reply = ctx.executor().newPromise();
         reply(reply);
-        // Sent at once, not after MAIL's reply: pipelined upstream too. SmtpRequests adds the brackets.
-        txn.upstream.run(session -> session.send(SmtpRequests.rcpt(recipient.address()))).addListener(r -> {
+        // Sent at once, not after MAIL's reply: pipelined upstream too.
+        txn.upstream.run(session -> session.send(UpstreamCommands.rcpt(recipient.address(),
+                MailParameters.forRcpt(recipient.parameters(), session.capabilities())))).addListener(r -> {
             SmtpReply upstreamReply = expect(r, txn, 2);
             if (upstreamReply.isPositiveCompletion()) {
                 txn.accepted++;
@@ -644,6 +659,11 @@ public final class SmtpSessionHandler extends ChannelInboundHandlerAdapter {
 
     private void auth(CommandLine command) {
         InboundAuth config = context.listener().auth();
+        if (config != null && context.authThrottle().isBlocked(client.getAddress())) {
+            refuseSession("auth_throttled", Replies.TOO_MANY_AUTH_FAILURES);
+            LOG.info("session={} client={} AUTH refused: too many failures from this address", sessionId, clientAddress());
+            return;
+        }
         SmtpReply refusal = null;
         if (config == null) {
             refusal = Replies.AUTH_NOT_AVAILABLE;
@@ -746,6 +766,7 @@ public final class SmtpSessionHandler extends ChannelInboundHandlerAdapter {
                     authenticated = true;
                     reply.setSuccess(Replies.AUTH_SUCCEEDED);
                 } else {
+                    context.authThrottle().failed(client.getAddress());
                     LOG.info("session={} client={} AUTH failed", sessionId, clientAddress());
                     ctx.executor().schedule(() -> reply.setSuccess(Replies.AUTH_FAILED),
                             AUTH_FAILURE_DELAY_MILLIS, java.util.concurrent.TimeUnit.MILLISECONDS);
@@ -821,7 +842,7 @@ public final class SmtpSessionHandler extends ChannelInboundHandlerAdapter {
         txn.dataEndNanos = System.nanoTime();
         if (txn.abortReply != null) {
             last.release();
-            endTransaction(txn, txn.abortReply, null, size);
+            endTransaction(txn, txn.abortReply, txn.session(), size);
             reply(txn.abortReply);
             continueAfter("DATA");
             return;
@@ -842,8 +863,13 @@ public final class SmtpSessionHandler extends ChannelInboundHandlerAdapter {
         switch (signal) {
             case LINE_TOO_LONG, INVALID_CHARACTERS -> {
                 authStep = AuthStep.NONE; // an over-long AUTH response ends the exchange
-                reply(Replies.LINE_TOO_LONG);
+                reply(signal == DecoderSignal.LINE_TOO_LONG ? Replies.LINE_TOO_LONG : Replies.CONTROL_CHARACTERS);
                 continueAfter("NOOP");
+            }
+            case LINE_TIMEOUT -> {
+                refuseSession("line_timeout", Replies.LINE_TIMEOUT);
+                LOG.info("session={} client={} command line not completed within {}, closing", sessionId, clientAddress(),
+                        describe(context.limits().idleTimeout()));
             }
             case BARE_NEWLINE -> {
                 abortData(transaction, Replies.BARE_NEWLINE);
@@ -947,17 +973,21 @@ public final class SmtpSessionHandler extends ChannelInboundHandlerAdapter {
         endTransaction(txn, finalReply, session, 0);
     }
 
-    /**
-     * @param finalReply null when the transaction ends without being counted (a MAIL the proxy
-     *                   refused on the upstream's behalf before anything was sent)
-     */
     private void endTransaction(MailTransaction txn, SmtpReply finalReply, UpstreamSession session, long size) {
         if (transaction == txn) {
             transaction = null;
         }
-        if (finalReply == null) {
-            return;
-        }
+        countTransaction(txn.sender.address(), txn.recipients, txn.accepted, size, finalReply, txn.startedNanos, session);
+    }
+
+    /**
+     * Counts a transaction once, by the class of the reply that ended it, with its log line.
+     *
+     * @param from    null when a MAIL was refused before its address could be read
+     * @param session the upstream session it used, or null
+     */
+    private void countTransaction(String from, int rcpts, int accepted, long size, SmtpReply finalReply,
+                                  long startedNanos, UpstreamSession session) {
         MessageOutcome outcome = MessageOutcome.ofReplyCode(finalReply.code());
         context.metrics().messageCompleted(outcome);
         transactionsCounted++;
@@ -966,8 +996,13 @@ public final class SmtpSessionHandler extends ChannelInboundHandlerAdapter {
         TransactionLog.log(new TransactionLog.Entry(sessionId, clientAddress(), context.name(),
                 inTlsProtocol(), inTlsCipher(),
                 session == null ? "none" : session.tlsProtocol(), session == null ? "none" : session.tlsCipher(),
-                txn.sender.address(), txn.recipients, txn.accepted, size, finalReply.oneLine(),
-                (System.nanoTime() - txn.startedNanos) / 1_000_000, outcome.label()));
+                from, rcpts, accepted, size, finalReply.oneLine(),
+                (System.nanoTime() - startedNanos) / 1_000_000, outcome.label()));
+    }
+
+    private static String describe(java.time.Duration duration) {
+        long millis = duration.toMillis();
+        return millis % 60_000 == 0 ? millis / 60_000 + "m" : millis % 1000 == 0 ? millis / 1000 + "s" : millis + "ms";
     }
 
     private String inTlsProtocol() {

@@ -90,6 +90,15 @@ public final class ProxyMetrics {
         authCounter(success).increment();
     }
 
+    /**
+     * A client refused AUTH (and disconnected) because its address used up its failures
+     * ({@code limits.auth_failures_per_client}); or a session closed for a forbidden command.
+     */
+    public void sessionRefused(String listener, String reason) {
+        counter("smtp.proxy.sessions.refused", "Sessions closed for abuse: auth_throttled, forbidden_command, line_timeout",
+                "listener", listener, "reason", reason).increment();
+    }
+
     private Counter authCounter(boolean success) {
         return counter("smtp.proxy.auth", "Inbound AUTH attempts", "outcome", success ? "success" : "failure");
     }
@@ -100,6 +109,8 @@ public final class ProxyMetrics {
     /** Labels of {@code smtp_proxy_tls_handshake_failures_total} (see TlsFailures.label). */
     public static final List<String> HANDSHAKE_FAILURE_REASONS = List.of("protocol_version", "no_shared_cipher",
             "certificate", "not_tls", "timeout", "closed", "other");
+    /** Labels of {@code smtp_proxy_sessions_refused_total}. */
+    public static final List<String> SESSION_REFUSAL_REASONS = List.of("auth_throttled", "forbidden_command", "line_timeout");
     /** Labels of {@code smtp_proxy_connections_rejected_total}. */
     public static final List<String> REJECTION_REASONS = List.of("not_allowed", "too_many_connections",
             "too_many_per_client", "proxy_protocol_error");
@@ -110,6 +121,10 @@ public final class ProxyMetrics {
         activeGauge(listener);
         for (String reason : REJECTION_REASONS) {
             counter("smtp.proxy.connections.rejected", "Inbound connections refused", "listener", listener, "reason", reason);
+        }
+        for (String reason : SESSION_REFUSAL_REASONS) {
+            counter("smtp.proxy.sessions.refused", "Sessions closed for abuse: auth_throttled, forbidden_command, line_timeout",
+                    "listener", listener, "reason", reason);
         }
     }
 

@@ -8,7 +8,7 @@ import io.netty.channel.ChannelOption;
 import io.netty.channel.ConnectTimeoutException;
 import io.netty.channel.EventLoop;
 import io.netty.handler.codec.smtp.SmtpRequestEncoder;
-import io.netty.handler.codec.smtp.SmtpResponseDecoder;
+
 import io.netty.handler.ssl.SslContext;
 import io.netty.handler.ssl.SslHandler;
 import io.netty.util.NetUtil;
@@ -200,7 +200,7 @@ public final class UpstreamConnector {
                             ch.pipeline()
                                     // Below TLS, so that one flush wraps MAIL, RCPT and the like into one record.
                                     .addLast(UpstreamHandlerNames.FLUSH, Flushes.consolidating())
-                                    .addLast(UpstreamHandlerNames.DECODER, new SmtpResponseDecoder(UpstreamSession.MAX_REPLY_LINE))
+                                    .addLast(UpstreamHandlerNames.DECODER, new SmtpReplyDecoder(UpstreamSession.MAX_REPLY_LINE))
                                     .addLast(UpstreamHandlerNames.ENCODER, new SmtpRequestEncoder())
                                     .addLast(UpstreamHandlerNames.SESSION, session);
                         }

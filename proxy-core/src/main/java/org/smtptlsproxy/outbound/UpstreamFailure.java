@@ -9,6 +9,8 @@ import org.smtptlsproxy.smtp.SmtpReply;
  */
 public record UpstreamFailure(Outcome outcome, String reason) {
 
+    private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(UpstreamFailure.class);
+
     public enum Outcome {
         CONNECT_FAILED("connect_failed", "4.4.1"),
         REJECTED("rejected", "4.4.0"),
@@ -64,6 +66,8 @@ public record UpstreamFailure(Outcome outcome, String reason) {
         if (cause instanceof UpstreamException e) {
             return e.failure();
         }
-        return new UpstreamFailure(Outcome.PROTOCOL_ERROR, "upstream error: " + cause);
+        LOG.warn("unexpected failure while relaying", cause);
+        // Exception text is Netty's or the JDK's language, not a mail administrator's: not quoted.
+        return new UpstreamFailure(Outcome.PROTOCOL_ERROR, "internal error while relaying (see the proxy's log)");
     }
 }

@@ -11,8 +11,6 @@ import io.netty.handler.codec.smtp.SmtpCommand;
 import io.netty.handler.codec.smtp.SmtpContent;
 import io.netty.handler.codec.smtp.SmtpRequest;
 import io.netty.handler.codec.smtp.SmtpRequests;
-import io.netty.handler.codec.smtp.SmtpResponse;
-import io.netty.handler.codec.smtp.SmtpResponseDecoder;
 import io.netty.handler.ssl.SslContext;
 import io.netty.handler.ssl.SslHandler;
 import io.netty.util.ReferenceCountUtil;
@@ -43,7 +41,11 @@ import org.smtptlsproxy.tls.TlsFailures;
  */
 public final class UpstreamSession extends ChannelInboundHandlerAdapter {
 
+    private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(UpstreamSession.class);
+
     static final int MAX_REPLY_LINE = 4096;
+    /** How long a QUIT sent on giving up may take to be answered before the connection is closed. */
+    private static final Duration QUIT_WAIT = Duration.ofSeconds(2);
     /** netty-codec-smtp has no constant for it. */
     private static final SmtpCommand STARTTLS = SmtpCommand.valueOf("STARTTLS");
 
@@ -67,6 +69,14 @@ public final class UpstreamSession extends ChannelInboundHandlerAdapter {
     private EhloCapabilities capabilities = EhloCapabilities.NONE;
     private ScheduledFuture<?> timeout;
     private SSLSession tlsSession;
+    /** Kept apart from the SSLSession: a closed engine may no longer tell, and the log needs it after a drop. */
+    private String tlsProtocol = "none";
+    private String tlsCipher = "none";
+    /** From DATA until the end of data: the upstream may be reading message content, so no QUIT. */
+    private boolean dataOpen;
+    /** A QUIT was sent on giving up; whatever comes next only ends the connection. */
+    private boolean quitting;
+    private boolean authenticated;
     /** Set from the 220 to STARTTLS until the handshake ends; replies then are plaintext injections. */
     private Promise<Void> tlsUpgrade;
     private SslContext pendingTlsContext;
@@ -129,17 +139,26 @@ public final class UpstreamSession extends ChannelInboundHandlerAdapter {
         this.pipelining = capabilities.pipelining();
     }
 
+    /** True once AUTH succeeded on this session (RFC 4954 5: only then does MAIL carry AUTH=). */
+    public boolean isAuthenticated() {
+        return authenticated;
+    }
+
+    void authenticated() {
+        this.authenticated = true;
+    }
+
     public boolean isTls() {
         return tlsSession != null;
     }
 
-    /** TLS protocol agreed with the upstream, e.g. "TLSv1.3". */
+    /** TLS protocol agreed with the upstream, e.g. "TLSv1.3"; still known after the connection broke. */
     public String tlsProtocol() {
-        return tlsSession == null ? "none" : tlsSession.getProtocol();
+        return tlsProtocol;
     }
 
     public String tlsCipher() {
-        return tlsSession == null ? "none" : tlsSession.getCipherSuite();
+        return tlsCipher;
     }
 
     public boolean isUsable() {
@@ -157,6 +176,11 @@ public final class UpstreamSession extends ChannelInboundHandlerAdapter {
 
     /** Sends a command; the future completes with the upstream's reply, whatever its code. */
     public Future<SmtpReply> send(SmtpRequest request) {
+        if (request.command().equals(SmtpCommand.DATA)) {
+            dataOpen = true;
+        } else if (request.command().equals(SmtpCommand.RSET)) {
+            dataOpen = false;
+        }
         return enqueue(request, request.command().name().toString());
     }
 
@@ -171,7 +195,9 @@ public final class UpstreamSession extends ChannelInboundHandlerAdapter {
 
     /** The final piece of data; the encoder appends the terminator. Completes with the final reply. */
     public Future<SmtpReply> endData(LastSmtpContent last) {
-        return enqueue(last, "end of data");
+        Future<SmtpReply> reply = enqueue(last, "end of data");
+        dataOpen = false;
+        return reply;
     }
 
     /** Ends the session politely; failures do not matter any more. */
@@ -185,10 +211,16 @@ public final class UpstreamSession extends ChannelInboundHandlerAdapter {
 
     /**
      * Abandons whatever is in flight without an end-of-data: the upstream discards a transaction
-     * whose connection drops, so a message the proxy rejected is never delivered.
+     * whose connection drops, so a message the proxy rejected is never delivered. Outside message
+     * data the upstream is told with a QUIT first, as a well-behaved client would.
      */
     public void abort(String reason) {
         fail(new UpstreamFailure(Outcome.CONNECTION_LOST, reason));
+    }
+
+    /** Gives up on this session for a reason of the set-up (no STARTTLS, AUTH refused, ...). */
+    void abort(UpstreamFailure reason) {
+        fail(reason);
     }
 
     public Future<Void> closeFuture() {
@@ -245,26 +277,39 @@ public final class UpstreamSession extends ChannelInboundHandlerAdapter {
 
     @Override
     public void channelRead(ChannelHandlerContext ctx, Object msg) {
-        if (!(msg instanceof SmtpResponse response)) {
+        if (quitting) {
+            ReferenceCountUtil.release(msg);
+            channel.close(); // the answer to our QUIT, or whatever else: we are done either way
+            return;
+        }
+        if (msg instanceof SmtpReplyDecoder.MalformedReply malformed) {
+            Expectation head = awaiting.peekFirst();
+            fail(new UpstreamFailure(Outcome.PROTOCOL_ERROR, "upstream " + target + " sent a malformed reply"
+                    + (head == null ? "" : " to " + head.what()) + ", " + malformed.description()));
+            return;
+        }
+        if (!(msg instanceof SmtpReply reply)) {
             // Plaintext that followed the 220 to STARTTLS, handed over by the removed decoder.
             ReferenceCountUtil.release(msg);
             return;
         }
-        if (tlsUpgrade != null) {
+        if (tlsUpgrade != null || failure != null) {
             return; // a reply between STARTTLS and TLS was not sent by the server we will verify
         }
         Expectation expectation = awaiting.poll();
         if (expectation == null) {
             fail(new UpstreamFailure(Outcome.PROTOCOL_ERROR,
-                    "unexpected reply from upstream " + target + ": " + toReply(response).oneLine()));
+                    "unexpected reply from upstream " + target + ": " + reply.oneLine()));
             return;
         }
         cancelTimeout();
-        SmtpReply reply = toReply(response);
         if (expectation.what().equals("STARTTLS") && reply.code() == 220) {
             beginTls();
         }
         expectation.promise().trySuccess(reply);
+        if (failure != null) {
+            return; // the reply's listener gave up on this session
+        }
         if (!awaiting.isEmpty()) {
             armTimeout();
         }
@@ -285,7 +330,7 @@ public final class UpstreamSession extends ChannelInboundHandlerAdapter {
         ssl.setHandshakeTimeout(commandTimeout.toMillis(), TimeUnit.MILLISECONDS);
         pipeline.remove(UpstreamHandlerNames.DECODER);
         pipeline.addFirst(UpstreamHandlerNames.TLS, ssl);
-        pipeline.addAfter(UpstreamHandlerNames.TLS, UpstreamHandlerNames.DECODER, new SmtpResponseDecoder(MAX_REPLY_LINE));
+        pipeline.addAfter(UpstreamHandlerNames.TLS, UpstreamHandlerNames.DECODER, new SmtpReplyDecoder(MAX_REPLY_LINE));
         watchHandshake(ssl, tlsUpgrade);
     }
 
@@ -295,6 +340,8 @@ public final class UpstreamSession extends ChannelInboundHandlerAdapter {
             long elapsed = System.nanoTime() - started;
             if (f.isSuccess()) {
                 tlsSession = ssl.engine().getSession();
+                tlsProtocol = tlsSession.getProtocol();
+                tlsCipher = tlsSession.getCipherSuite();
                 metrics.tlsHandshake(ProxyMetrics.Side.OUTBOUND, tlsSession.getProtocol(), true, elapsed);
                 if (SessionResumption.resumed(ssl.engine())) {
                     metrics.tlsSessionResumed(ProxyMetrics.Side.OUTBOUND);
@@ -336,14 +383,29 @@ public final class UpstreamSession extends ChannelInboundHandlerAdapter {
 
     @Override
     public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
-        fail(new UpstreamFailure(Outcome.PROTOCOL_ERROR,
-                "upstream " + target + " error: " + TlsFailures.reason(cause)));
+        if (cause instanceof java.io.IOException || cause instanceof javax.net.ssl.SSLException
+                || cause.getCause() instanceof javax.net.ssl.SSLException) {
+            fail(new UpstreamFailure(Outcome.CONNECTION_LOST,
+                    "connection to upstream " + target + " failed: " + TlsFailures.reason(cause)));
+        } else {
+            // Our bug, not the upstream's: the detail is for the log, never for a sender's bounce.
+            LOG.warn("upstream={} unexpected error, closing the session", target, cause);
+            fail(new UpstreamFailure(Outcome.PROTOCOL_ERROR, "internal error while talking to upstream " + target));
+        }
     }
 
     @Override
     public void channelInactive(ChannelHandlerContext ctx) {
         cancelTimeout();
-        UpstreamFailure cause = currentFailure();
+        failPending(currentFailure());
+        if (writabilityListener != null) {
+            writabilityListener.run(); // a blocked relay must wake up and notice
+        }
+        ctx.fireChannelInactive();
+    }
+
+    /** Every reply still awaited now fails: no later byte from this connection is trusted. */
+    private void failPending(UpstreamFailure cause) {
         List<Promise<?>> toFail = new ArrayList<>();
         awaiting.forEach(e -> toFail.add(e.promise()));
         unsent.forEach(u -> {
@@ -358,10 +420,6 @@ public final class UpstreamSession extends ChannelInboundHandlerAdapter {
         for (Promise<?> promise : toFail) {
             promise.tryFailure(cause.asException());
         }
-        if (writabilityListener != null) {
-            writabilityListener.run(); // a blocked relay must wake up and notice
-        }
-        ctx.fireChannelInactive();
     }
 
     private UpstreamFailure currentFailure() {
@@ -371,11 +429,35 @@ public final class UpstreamSession extends ChannelInboundHandlerAdapter {
         return failure;
     }
 
+    /**
+     * Ends the session for {@code cause}. Whoever waits for a reply learns it at once; the upstream
+     * gets a QUIT first where one cannot be taken for message data or land in a half-done TLS switch.
+     */
     private void fail(UpstreamFailure cause) {
-        if (failure == null) {
-            failure = cause;
+        if (failure != null) {
+            return;
         }
-        channel.close();
+        failure = cause;
+        cancelTimeout();
+        if (cause.outcome() == Outcome.PROTOCOL_ERROR) {
+            LOG.info("upstream={} upstream_protocol_error: {}", target, cause.reason());
+        }
+        boolean polite = channel.isActive() && !dataOpen && tlsUpgrade == null;
+        failPending(cause);
+        if (!polite) {
+            channel.close();
+            return;
+        }
+        quitting = true;
+        channel.writeAndFlush(SmtpRequests.quit()).addListener(f -> {
+            if (!f.isSuccess()) {
+                channel.close();
+            }
+        });
+        long wait = Math.min(QUIT_WAIT.toNanos(), commandTimeout.toNanos());
+        channel.eventLoop().schedule(() -> {
+            channel.close();
+        }, wait, TimeUnit.NANOSECONDS);
     }
 
     private void armTimeout() {
@@ -385,7 +467,7 @@ public final class UpstreamSession extends ChannelInboundHandlerAdapter {
             return;
         }
         timeout = channel.eventLoop().schedule(() -> fail(new UpstreamFailure(Outcome.TIMEOUT,
-                "no reply from upstream " + target + " to " + head.what() + " within " + describe(commandTimeout))),
+                "upstream " + target + " timed out: no reply to " + head.what() + " within " + describe(commandTimeout))),
                 commandTimeout.toNanos(), TimeUnit.NANOSECONDS);
     }
 
@@ -394,14 +476,6 @@ public final class UpstreamSession extends ChannelInboundHandlerAdapter {
             timeout.cancel(false);
             timeout = null;
         }
-    }
-
-    static SmtpReply toReply(SmtpResponse response) {
-        List<String> lines = new ArrayList<>(response.details().size());
-        for (CharSequence line : response.details()) {
-            lines.add(line.toString());
-        }
-        return new SmtpReply(response.code(), lines);
     }
 
     static String describe(Duration duration) {

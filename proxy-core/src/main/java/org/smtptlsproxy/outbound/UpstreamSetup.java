@@ -138,6 +138,7 @@ final class UpstreamSetup {
 
     private void onAuthResult(SmtpReply reply) {
         if (reply.code() == 235) {
+            session.authenticated();
             observer.authenticated(auth.mechanism().name(), reply);
             result.trySuccess(session);
         } else {
@@ -162,7 +163,7 @@ final class UpstreamSetup {
 
     private void fail(Outcome outcome, String reason) {
         UpstreamFailure failure = new UpstreamFailure(outcome, reason);
-        session.abort(reason);
+        session.abort(failure);
         result.tryFailure(failure.asException());
     }
 
@@ -172,7 +173,7 @@ final class UpstreamSetup {
             // A drop before the session was usable is the upstream breaking the protocol.
             failure = new UpstreamFailure(Outcome.PROTOCOL_ERROR, failure.reason() + " during set-up");
         }
-        session.abort(failure.reason());
+        session.abort(failure);
         result.tryFailure(failure.asException());
     }
 }

@@ -32,7 +32,7 @@ public final class TransactionLog {
         field(line, "in_cipher", e.inCipher());
         field(line, "out_tls", e.outTls());
         field(line, "out_cipher", e.outCipher());
-        field(line, "from", "<" + e.from() + ">");
+        field(line, "from", e.from() == null ? null : "<" + e.from() + ">");
         field(line, "rcpts", Integer.toString(e.rcpts()));
         field(line, "accepted", Integer.toString(e.accepted()));
         field(line, "size", Long.toString(e.size()));

@@ -39,6 +39,7 @@ import org.slf4j.LoggerFactory;
 import org.smtptlsproxy.config.InboundTlsMode;
 import org.smtptlsproxy.config.ListenerConfig;
 import org.smtptlsproxy.config.ProxyConfig;
+import org.smtptlsproxy.inbound.AuthThrottle;
 import org.smtptlsproxy.inbound.ConnectionLimiter;
 import org.smtptlsproxy.inbound.InboundInitializer;
 import org.smtptlsproxy.inbound.ListenerContext;
@@ -74,6 +75,7 @@ public final class ProxyRuntime implements AutoCloseable {
     private final Map<String, ListenerConfig> boundListeners = new LinkedHashMap<>();
     private UpstreamPool pool;
     private ConnectionLimiter limiter;
+    private AuthThrottle authThrottle;
     private final ChannelGroup sessions;
     private final ClientRegistry clients = new ClientRegistry();
     private final Shutdown shutdown = new Shutdown();
@@ -108,6 +110,7 @@ public final class ProxyRuntime implements AutoCloseable {
     public synchronized ProxyRuntime start() throws SSLException, InterruptedException {
         pool = newPool(config, tlsFactory);
         limiter = new ConnectionLimiter(config.limits().maxConnections(), config.limits().maxConnectionsPerClient());
+        authThrottle = new AuthThrottle(config.limits().authFailuresPerClient(), config.limits().authFailureWindow());
         for (ListenerConfig listener : config.listeners()) {
             metrics.registerListener(listener.name());
             AtomicReference<ListenerContext> context = new AtomicReference<>(newContext(config, listener, pool, tlsFactory));
@@ -169,6 +172,7 @@ public final class ProxyRuntime implements AutoCloseable {
         }
         nextContexts.forEach((name, context) -> listenerContexts.get(name).set(context));
         limiter.setLimits(next.limits().maxConnections(), next.limits().maxConnectionsPerClient());
+        authThrottle.setLimits(next.limits().authFailuresPerClient(), next.limits().authFailureWindow());
         UpstreamPool previousPool = pool;
         pool = nextPool;
         previousPool.retire();
@@ -220,7 +224,7 @@ public final class ProxyRuntime implements AutoCloseable {
     private ListenerContext context(ProxyConfig config, ListenerConfig listener, SslContext serverTls, UserDirectory users,
                                     UpstreamPool pool) {
         return new ListenerContext(listener, serverTls, config.hostname(), config.limits(),
-                config.receivedHeader(), pool, metrics, limiter, clients, shutdown, users, authWork);
+                config.receivedHeader(), pool, metrics, limiter, authThrottle, clients, shutdown, users, authWork);
     }
 
     /** Listener name to the address it is bound to (port 0 in the config becomes the real port). */

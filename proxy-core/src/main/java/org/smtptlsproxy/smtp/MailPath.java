@@ -13,7 +13,7 @@ import java.util.Optional;
 public record MailPath(String address, Map<String, String> parameters) {
 
     public MailPath {
-        parameters = Map.copyOf(parameters);
+        parameters = java.util.Collections.unmodifiableMap(new LinkedHashMap<>(parameters)); // in the order sent
     }
 
     /**
@@ -46,7 +46,9 @@ public record MailPath(String address, Map<String, String> parameters) {
                 return Optional.empty();
             }
         }
-        if (!isSafeAddress(address)) {
+        if (!isSafeAddress(address) || unquotedAts(address) > 1) {
+            // "local@evil@allowed" is no address: which "@" counts would be anyone's guess, and
+            // allowed_senders must not guess differently from the upstream.
             return Optional.empty();
         }
         Map<String, String> parameters = new LinkedHashMap<>();
@@ -66,6 +68,33 @@ public record MailPath(String address, Map<String, String> parameters) {
 
     public boolean isNullPath() {
         return address.isEmpty();
+    }
+
+    /** False for an internationalized address (RFC 6531), which needs SMTPUTF8. */
+    public boolean isAscii() {
+        for (int i = 0; i < address.length(); i++) {
+            if (address.charAt(i) > 0x7f) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    /** The "@"s outside a quoted local part (RFC 5321 4.1.2: "a@b"@example.com has one). */
+    private static int unquotedAts(String address) {
+        int count = 0;
+        boolean quoted = false;
+        for (int i = 0; i < address.length(); i++) {
+            char c = address.charAt(i);
+            if (quoted && c == '\\') {
+                i++;
+            } else if (c == '"') {
+                quoted = !quoted;
+            } else if (c == '@' && !quoted) {
+                count++;
+            }
+        }
+        return count;
     }
 
     private static boolean isSafeAddress(String address) {

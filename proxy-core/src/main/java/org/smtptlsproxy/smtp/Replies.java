@@ -20,6 +20,18 @@ public final class Replies {
     public static final SmtpReply SHUTTING_DOWN = SmtpReply.of(421, "4.3.2 Shutting down, try again later");
 
     public static final SmtpReply LINE_TOO_LONG = SmtpReply.of(500, "5.5.2 Line too long");
+    public static final SmtpReply CONTROL_CHARACTERS =
+            SmtpReply.of(500, "5.5.2 Syntax error: NUL, bare CR or other control character in command");
+    public static final SmtpReply INVALID_UTF8 = SmtpReply.of(500, "5.5.2 Syntax error: command is not valid UTF-8");
+    public static final SmtpReply INVALID_UTF8_ADDRESS = SmtpReply.of(553, "5.6.7 Address is not valid UTF-8");
+    public static final SmtpReply NON_ASCII_WITHOUT_SMTPUTF8 =
+            SmtpReply.of(553, "5.6.7 Non-ASCII address not permitted without SMTPUTF8");
+    public static final SmtpReply LINE_TIMEOUT =
+            SmtpReply.of(421, "4.4.2 Command line not completed in time, closing connection");
+    public static final SmtpReply FORBIDDEN_COMMAND =
+            SmtpReply.of(554, "5.7.0 Forbidden command: this is an SMTP server, closing connection");
+    public static final SmtpReply TOO_MANY_AUTH_FAILURES =
+            SmtpReply.of(421, "4.7.0 Too many failed authentications from your address, try again later");
     public static final SmtpReply UNKNOWN_COMMAND = SmtpReply.of(500, "5.5.1 Command unrecognized");
     public static final SmtpReply NOT_IMPLEMENTED = SmtpReply.of(502, "5.5.1 Command not implemented");
     public static final SmtpReply SYNTAX_ERROR_IN_PARAMETERS = SmtpReply.of(501, "5.5.4 Syntax error in parameters");

@@ -46,7 +46,7 @@ class InboundDecoderFuzzTest {
     }
 
     private static Outcome decode(BareNewlines mode, byte[] input, int split) {
-        SmtpServerDecoder decoder = new SmtpServerDecoder(mode, 1 << 16);
+        SmtpServerDecoder decoder = new SmtpServerDecoder(mode, 1 << 16, java.time.Duration.ofMinutes(5));
         EmbeddedChannel channel = new EmbeddedChannel(decoder);
         List<String> events = new ArrayList<>();
         ByteArrayOutputStream message = new ByteArrayOutputStream();

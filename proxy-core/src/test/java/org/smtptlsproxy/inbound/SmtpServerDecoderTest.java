@@ -29,7 +29,7 @@ class SmtpServerDecoderTest {
     }
 
     private static Decoded decode(BareNewlines mode, long maxSize, String input, int... splits) {
-        SmtpServerDecoder decoder = new SmtpServerDecoder(mode, maxSize);
+        SmtpServerDecoder decoder = new SmtpServerDecoder(mode, maxSize, java.time.Duration.ofMinutes(5));
         EmbeddedChannel channel = new EmbeddedChannel(decoder);
         byte[] bytes = input.getBytes(StandardCharsets.ISO_8859_1);
         List<String> events = new ArrayList<>();
@@ -198,7 +198,7 @@ class SmtpServerDecoderTest {
 
     @Test
     void pausesAfterDataUntilTheSessionDecides() {
-        SmtpServerDecoder decoder = new SmtpServerDecoder(BareNewlines.REJECT, 1000);
+        SmtpServerDecoder decoder = new SmtpServerDecoder(BareNewlines.REJECT, 1000, java.time.Duration.ofMinutes(5));
         EmbeddedChannel channel = new EmbeddedChannel(decoder);
         channel.writeInbound(Unpooled.copiedBuffer("DATA\r\nNOOP\r\n", StandardCharsets.US_ASCII));
         assertInstanceOf(CommandLine.class, channel.readInbound());

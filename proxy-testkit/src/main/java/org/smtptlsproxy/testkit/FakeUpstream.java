@@ -22,6 +22,8 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.EnumSet;
 import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.Set;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -39,6 +41,9 @@ public final class FakeUpstream implements AutoCloseable {
     private final EventLoopGroup group;
     private final List<ReceivedMessage> messages = new ArrayList<>();
     private final List<String> commands = new ArrayList<>();
+    private final List<byte[]> commandOctets = new ArrayList<>();
+    /** Raw replies that replace the usual one, by verb ("MAIL", "RCPT", "DATA") or "END" for end of data. */
+    private final Map<String, String> scripted = new ConcurrentHashMap<>();
     private final AtomicInteger connections = new AtomicInteger();
     /** Connections still open; each leaves the group when it closes. */
     private final ChannelGroup open = new DefaultChannelGroup("fake-upstream", GlobalEventExecutor.INSTANCE);
@@ -125,6 +130,26 @@ public final class FakeUpstream implements AutoCloseable {
         }
     }
 
+    /** Every command line received, as the octets that arrived (without the line end). */
+    public List<byte[]> commandOctets() {
+        synchronized (commands) {
+            return List.copyOf(commandOctets);
+        }
+    }
+
+    /**
+     * From now on, answers {@code stage} (a verb such as "MAIL", or "END" for the end of data) with
+     * {@code rawReply} exactly as given, line ends included: malformed replies on demand. A scripted
+     * end of data stores nothing. Null goes back to the usual reply.
+     */
+    public void script(String stage, String rawReply) {
+        if (rawReply == null) {
+            scripted.remove(stage);
+        } else {
+            scripted.put(stage, rawReply);
+        }
+    }
+
     /** The command lines that arrived in plaintext. */
     public List<String> plaintextCommands() {
         return commandsSeen().stream().filter(c -> !c.startsWith("[tls] ")).toList();
@@ -159,6 +184,16 @@ public final class FakeUpstream implements AutoCloseable {
         return "FAKE" + queueIds.incrementAndGet() + "." + Long.toHexString(System.nanoTime()) + "@fake.upstream";
     }
 
+    String scripted(String stage) {
+        return scripted.get(stage);
+    }
+
+    void recordOctets(byte[] line) {
+        synchronized (commands) {
+            commandOctets.add(line);
+        }
+    }
+
     void recordCommand(String line, boolean inTls) {
         synchronized (commands) {
             commands.add(inTls ? "[tls] " + line : line);
@@ -188,6 +223,8 @@ public final class FakeUpstream implements AutoCloseable {
         private String authUser;
         private String authPassword;
         private String authToken;
+        private final List<String> extraExtensions = new ArrayList<>();
+        private final Set<String> withheldExtensions = new java.util.HashSet<>();
 
         private Builder() {
         }
@@ -195,6 +232,26 @@ public final class FakeUpstream implements AutoCloseable {
         public Builder identity(TestPki.Identity identity) {
             this.identity = identity;
             return this;
+        }
+
+        /** EHLO keywords to advertise beyond the usual set, e.g. "DSN". */
+        public Builder extensions(String... keywords) {
+            extraExtensions.addAll(List.of(keywords));
+            return this;
+        }
+
+        /** Usual EHLO keywords not to advertise, e.g. "SMTPUTF8". */
+        public Builder without(String... keywords) {
+            withheldExtensions.addAll(List.of(keywords));
+            return this;
+        }
+
+        List<String> extraExtensions() {
+            return extraExtensions;
+        }
+
+        boolean withholds(String keyword) {
+            return withheldExtensions.contains(keyword);
         }
 
         public Builder protocols(String... protocols) {

@@ -112,6 +112,11 @@ final class FakeUpstreamHandler extends ChannelInboundHandlerAdapter {
                 break;
             }
             int end = lf > lines.readerIndex() && lines.getByte(lf - 1) == '\r' ? lf - 1 : lf;
+            byte[] octets = new byte[end - lines.readerIndex()];
+            lines.getBytes(lines.readerIndex(), octets);
+            if (authStep == AuthStep.NONE) {
+                server.recordOctets(octets);
+            }
             String line = lines.toString(lines.readerIndex(), end - lines.readerIndex(), StandardCharsets.UTF_8);
             lines.readerIndex(lf + 1);
             if (!command(ctx, line)) {
@@ -142,6 +147,11 @@ final class FakeUpstreamHandler extends ChannelInboundHandlerAdapter {
         String verb = words[0];
         // Credentials are not kept, even by a fake.
         server.recordCommand(verb.equals("AUTH") ? "AUTH " + (words.length > 1 ? words[1] : "") + " ***" : line, inTls);
+        String scripted = inTls || settings.implicitTls() ? server.scripted(verb) : null;
+        if (scripted != null && !scripted.startsWith("354")) {
+            ctx.writeAndFlush(Unpooled.copiedBuffer(scripted, StandardCharsets.ISO_8859_1));
+            return true;
+        }
         switch (verb) {
             case "EHLO" -> ehlo(ctx, line);
             case "HELO" -> {
@@ -192,6 +202,8 @@ final class FakeUpstreamHandler extends ChannelInboundHandlerAdapter {
             reply.add(settings.authToken() != null ? "AUTH XOAUTH2" : "AUTH LOGIN PLAIN");
         }
         reply.add("SMTPUTF8");
+        reply.addAll(settings.extraExtensions());
+        reply.removeIf(settings::withholds);
         StringBuilder out = new StringBuilder();
         for (int i = 0; i < reply.size(); i++) {
             out.append("250").append(i == reply.size() - 1 ? ' ' : '-').append(reply.get(i)).append("\r\n");
@@ -479,6 +491,12 @@ final class FakeUpstreamHandler extends ChannelInboundHandlerAdapter {
 
     private void endOfData(ChannelHandlerContext ctx) {
         inData = false;
+        String scripted = server.scripted("END");
+        if (scripted != null) {
+            ctx.writeAndFlush(Unpooled.copiedBuffer(scripted, StandardCharsets.ISO_8859_1));
+            resetTransaction();
+            return;
+        }
         if (settings.has(Fault.SILENT_AT_DATA_END)) {
             resetTransaction();
             return;

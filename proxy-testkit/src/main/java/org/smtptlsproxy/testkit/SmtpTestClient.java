@@ -272,6 +272,11 @@ public final class SmtpTestClient implements AutoCloseable {
     }
 
     /** True when the server has closed the connection (reads end of stream within the timeout). */
+    /** True when reply bytes have arrived and can be read without waiting (plaintext sockets). */
+    public boolean hasInput() throws IOException {
+        return position < limit || in.available() > 0;
+    }
+
     public boolean isClosedByServer() throws IOException {
         try {
             return position >= limit && fill() < 0;

@@ -55,7 +55,7 @@ public class CommandDecoderBench {
 
     @Setup
     public void setUp() {
-        decoder = new SmtpServerDecoder(BareNewlines.REJECT, DataSize.parse("35MB").bytes());
+        decoder = new SmtpServerDecoder(BareNewlines.REJECT, DataSize.parse("35MB").bytes(), java.time.Duration.ofMinutes(5));
         channel = new EmbeddedChannel(decoder);
     }
 

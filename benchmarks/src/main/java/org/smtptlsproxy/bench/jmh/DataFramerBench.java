@@ -77,7 +77,7 @@ public class DataFramerBench {
             int length = Math.min(chunk, wire.length - from);
             reads.add(PooledByteBufAllocator.DEFAULT.directBuffer(length).writeBytes(wire, from, length));
         }
-        decoder = new SmtpServerDecoder(mode, DataSize.parse("35MB").bytes());
+        decoder = new SmtpServerDecoder(mode, DataSize.parse("35MB").bytes(), java.time.Duration.ofMinutes(5));
         channel = new EmbeddedChannel(decoder);
     }
 
