@@ -68,6 +68,10 @@ readme_steps() {
         | sed "s#^archive=[^ ]*#archive=$2#"
 }
 
+for block in unpack switch; do
+    [ -n "$(readme_steps "$block" x)" ] || fail "README.md has no <!-- archive-install: $block --> block"
+done
+
 unit_value() { sed -n "s/^$1=//p" /etc/systemd/system/smtp-tls-proxy.service; }
 
 # systemctl as far as these steps need it, for a machine without systemd running.
