@@ -3,11 +3,15 @@ package org.smtptlsproxy.it;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.sun.net.httpserver.HttpServer;
+import java.io.IOException;
+import java.io.InputStream;
 import java.net.InetSocketAddress;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.DirectoryStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -15,22 +19,33 @@ import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
+import java.util.stream.Collectors;
+import java.util.zip.ZipEntry;
+import java.util.zip.ZipFile;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
 import org.smtptlsproxy.testkit.SmtpTestClient;
 import org.yaml.snakeyaml.LoaderOptions;
 import org.yaml.snakeyaml.Yaml;
 
 /**
- * The shipped Grafana dashboard and alert rules parse, and every metric they query is one the
- * proxy really exports (a renamed metric would silently empty a panel or disarm an alert).
+ * What ships beside the code: the Grafana dashboard and alert rules query only metrics the proxy
+ * really exports (a renamed metric would silently empty a panel or disarm an alert); the licence
+ * is in the jar, the archive and the Debian package; the systemd unit is the hardened notify unit
+ * in all of them.
  */
 @Timeout(60)
 class OpsFilesTest {
 
     private static final Path PACKAGING = Path.of("..", "packaging");
+    private static final Path TARGET = Path.of("..", "proxy-server", "target");
+    private static final String VERSION = System.getProperty("smtp-tls-proxy.version", "*");
+    /** jdeb turns 1.0-SNAPSHOT into 1.0~SNAPSHOT, which Debian sorts before the release 1.0. */
+    private static final String DEB = "smtp-tls-proxy_" + VERSION.replace('-', '~') + "_all.deb";
     private static final Pattern METRIC = Pattern.compile("\\b((?:smtp_proxy|netty|jvm|process)_[a-z0-9_]+)");
 
     @SuppressWarnings("unchecked")
@@ -187,5 +202,104 @@ class OpsFilesTest {
     /** GitHub's heading anchors: lower case, punctuation dropped, spaces to hyphens. */
     static String githubAnchor(String heading) {
         return heading.strip().toLowerCase(java.util.Locale.ROOT).replaceAll("[^\\p{L}\\p{N} _-]", "").replace(' ', '-');
+    }
+
+    @Test
+    void licenceAndMergedNoticeShipInTheJarTheArchiveAndThePackage(@TempDir Path dir) throws Exception {
+        String licence = Files.readString(Path.of("..", "LICENSE"));
+        assertTrue(licence.contains("Apache License") && licence.contains("Version 2.0, January 2004"), "LICENSE is Apache-2.0");
+        assertTrue(Files.readString(Path.of("..", "pom.xml")).contains("<name>Apache-2.0</name>"), "<licenses> in the POM");
+
+        Path jar = TARGET.resolve("smtp-tls-proxy.jar");
+        assertTrue(Files.exists(jar), "build proxy-server first: " + jar);
+        try (ZipFile zip = new ZipFile(jar.toFile())) {
+            assertEquals(licence, entry(zip, "META-INF/LICENSE"));
+            assertMergedNotice(entry(zip, "META-INF/NOTICE"));
+            assertTrue(entry(zip, "META-INF/license/LICENSE.bouncycastle.txt").contains("Bouncy Castle"));
+            assertNull(zip.getEntry("META-INF/NOTICE.txt"), "every NOTICE merged into one");
+        }
+
+        Path archive = single(TARGET, "smtp-tls-proxy-" + VERSION + ".tar.gz");
+        Path unpacked = Files.createDirectories(dir.resolve("archive"));
+        run("tar", "xzf", archive.toString(), "-C", unpacked.toString());
+        Path home = single(unpacked, "smtp-tls-proxy-" + VERSION);
+        assertEquals(licence, Files.readString(home.resolve("LICENSE")));
+        assertMergedNotice(Files.readString(home.resolve("NOTICE")));
+        for (String file : List.of("licenses/LICENSE.bouncycastle.txt", "CHANGELOG.md", "sysusers.d/smtp-tls-proxy.conf",
+                "tmpfiles.d/smtp-tls-proxy.conf", "systemd/smtp-tls-proxy.service", "bin/smtp-tls-proxy", "lib/smtp-tls-proxy.jar")) {
+            assertTrue(Files.exists(home.resolve(file)), "the archive has " + file);
+        }
+
+        Path deb = single(TARGET, DEB);
+        Path root = Files.createDirectories(dir.resolve("deb"));
+        run("dpkg-deb", "-x", deb.toString(), root.toString());
+        Path doc = root.resolve("usr/share/doc/smtp-tls-proxy");
+        assertEquals(licence, Files.readString(doc.resolve("LICENSE")));
+        assertMergedNotice(Files.readString(doc.resolve("NOTICE")));
+        assertTrue(Files.readString(doc.resolve("copyright")).contains("License: Apache-2.0"));
+        assertTrue(Files.exists(doc.resolve("changelog.gz")));
+        assertTrue(run("dpkg-deb", "-f", deb.toString(), "Depends").contains("java17-runtime-headless"));
+        assertEquals("/etc/smtp-tls-proxy/config.yaml", run("dpkg-deb", "--info", deb.toString(), "conffiles").strip(),
+                "the config is a conffile: an upgrade never overwrites it");
+    }
+
+    @Test
+    void theUnitIsAHardenedNotifyServiceInTheArchiveAndThePackage(@TempDir Path dir) throws Exception {
+        String unit = Files.readString(PACKAGING.resolve("systemd/smtp-tls-proxy.service"));
+        for (String line : List.of("Type=notify", "NotifyAccess=main", "WatchdogSec=30s", "SystemCallFilter=@system-service",
+                "ProtectProc=invisible", "PrivateMounts=yes", "RemoveIPC=yes", "NoNewPrivileges=yes", "ProtectSystem=strict",
+                "AmbientCapabilities=CAP_NET_BIND_SERVICE", "Restart=on-failure",
+                "ExecStart=/opt/smtp-tls-proxy/current/bin/smtp-tls-proxy run --config /etc/smtp-tls-proxy/config.yaml")) {
+            assertTrue(unit.lines().anyMatch(line::equals), "the unit has " + line);
+        }
+        // The JIT writes code and runs it: W^X would kill the JVM.
+        assertTrue(unit.lines().noneMatch(line -> line.startsWith("MemoryDenyWriteExecute=yes")));
+        assertTrue(Files.readString(Path.of("..", "proxy-server", "src", "dist", "bin", "smtp-tls-proxy"))
+                .contains("-XX:+ExitOnOutOfMemoryError"), "the launcher makes an out-of-memory JVM exit");
+
+        Path deb = single(TARGET, DEB);
+        run("dpkg-deb", "-x", deb.toString(), dir.toString());
+        String packaged = Files.readString(dir.resolve("lib/systemd/system/smtp-tls-proxy.service"));
+        assertTrue(packaged.contains("ExecStart=/usr/bin/smtp-tls-proxy run --config /etc/smtp-tls-proxy/config.yaml"));
+        assertEquals(settings(unit).replace("/opt/smtp-tls-proxy/current/bin/", "/usr/bin/"), settings(packaged),
+                "the package's unit differs from the archive's only in the launcher's path");
+        assertEquals("../share/smtp-tls-proxy/bin/smtp-tls-proxy",
+                Files.readSymbolicLink(dir.resolve("usr/bin/smtp-tls-proxy")).toString());
+    }
+
+    private static String settings(String unit) {
+        return unit.lines().filter(line -> !line.startsWith("#")).collect(Collectors.joining("\n"));
+    }
+
+    private static void assertMergedNotice(String notice) {
+        assertTrue(notice.startsWith("smtp-tls-proxy") || notice.contains("\nsmtp-tls-proxy\n"), notice);
+        // One from netty-tcnative's NOTICE.txt, one from Micrometer's NOTICE: both survive the merge.
+        assertTrue(notice.contains("The Netty Project"), "netty-tcnative's NOTICE merged");
+        assertTrue(notice.contains("Micrometer"), "Micrometer's NOTICE merged");
+    }
+
+    private static String entry(ZipFile zip, String name) throws IOException {
+        ZipEntry entry = zip.getEntry(name);
+        assertNotNull(entry, name + " in the jar");
+        try (InputStream in = zip.getInputStream(entry)) {
+            return new String(in.readAllBytes(), StandardCharsets.UTF_8);
+        }
+    }
+
+    private static Path single(Path dir, String glob) throws IOException {
+        List<Path> found = new ArrayList<>();
+        try (DirectoryStream<Path> stream = Files.newDirectoryStream(dir, glob)) {
+            stream.forEach(found::add);
+        }
+        assertEquals(1, found.size(), glob + " in " + dir + ": " + found);
+        return found.get(0);
+    }
+
+    private static String run(String... command) throws Exception {
+        Process process = new ProcessBuilder(command).redirectErrorStream(true).start();
+        String output = new String(process.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        assertTrue(process.waitFor(30, TimeUnit.SECONDS));
+        assertEquals(0, process.exitValue(), String.join(" ", command) + ": " + output);
+        return output;
     }
 }

@@ -22,6 +22,7 @@ import io.netty.channel.ChannelOption;
 import io.netty.channel.EventLoopGroup;
 import io.netty.handler.ssl.SslContext;
 import io.netty.util.concurrent.DefaultThreadFactory;
+import io.netty.util.concurrent.EventExecutor;
 import java.net.InetSocketAddress;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -265,6 +266,17 @@ public final class ProxyRuntime implements AutoCloseable {
     /** The number of I/O event loops (each has its own pool of upstream sessions). */
     public int eventLoops() {
         return workers instanceof MultithreadEventExecutorGroup group ? group.executorCount() : 1;
+    }
+
+    /**
+     * Every event loop of this runtime, the acceptor's and the I/O loops: a liveness check
+     * (systemd's watchdog) submits a task to each and waits for all of them to run it.
+     */
+    public List<EventExecutor> allEventLoops() {
+        List<EventExecutor> loops = new ArrayList<>();
+        acceptors.forEach(loops::add);
+        workers.forEach(loops::add);
+        return loops;
     }
 
     public String transportName() {

@@ -4,6 +4,7 @@ import java.io.PrintWriter;
 import java.time.Duration;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
+import java.util.function.Supplier;
 import org.slf4j.LoggerFactory;
 import org.smtptlsproxy.config.ConfigException;
 import org.smtptlsproxy.config.ConfigLoader;
@@ -13,6 +14,8 @@ import org.smtptlsproxy.server.lifecycle.ConfigReloader;
 import org.smtptlsproxy.server.lifecycle.ProxyServer;
 import org.smtptlsproxy.server.lifecycle.Signals;
 import org.smtptlsproxy.server.lifecycle.StartupChecks;
+import org.smtptlsproxy.server.lifecycle.SystemdNotifier;
+import org.smtptlsproxy.server.lifecycle.SystemdWatchdog;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -50,16 +53,32 @@ public final class RunCommand implements Callable<Integer> {
             return 1;
         }
         CountDownLatch stopped = new CountDownLatch(1);
-        Signals.onReload(new ConfigReloader(config.file(), server)::reload);
+        // systemd Type=notify: silent unless NOTIFY_SOCKET is set.
+        SystemdNotifier systemd = SystemdNotifier.fromEnvironment();
+        Supplier<String> status = () -> SystemdWatchdog.liveCounts(server.registry(),
+                server.runtime().isDraining() ? "draining" : "serving");
+        ConfigReloader reloader = new ConfigReloader(config.file(), server);
+        Signals.onReload(() -> {
+            systemd.reloading();
+            reloader.reload();
+            systemd.ready(status.get()); // refused or not, the proxy is serving again
+        });
         Signals.onTerminate(signal -> {
             Duration drainTimeout = server.runtime().config().drainTimeout(); // a reload may have changed it
+            systemd.stopping("draining for up to " + drainTimeout.toSeconds() + "s after " + signal);
             LoggerFactory.getLogger(RunCommand.class).info("{}: draining for up to {}", signal, drainTimeout);
             server.drainAndClose(drainTimeout);
             stopped.countDown();
         });
         // Any other way out of the JVM still closes the listeners.
         Runtime.getRuntime().addShutdownHook(new Thread(server::close, "shutdown"));
+        systemd.ready(status.get());
+        SystemdWatchdog watchdog = SystemdWatchdog.start(systemd, System.getenv(), server.runtime()::allEventLoops, status);
         stopped.await();
+        if (watchdog != null) {
+            watchdog.close();
+        }
+        systemd.close();
         return 0;
     }
 }
