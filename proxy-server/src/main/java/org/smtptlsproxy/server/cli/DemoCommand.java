@@ -12,6 +12,9 @@ import picocli.CommandLine.Option;
         + "a TLS 1.2-only upstream; then keeps running for you to try (Ctrl-C stops it).")
 public final class DemoCommand implements Callable<Integer> {
 
+    @CommandLine.Mixin
+    HelpOption help;
+
     @Option(names = "--exit", hidden = true, description = "Stop after showing the path (for tests).")
     boolean exitAfterShowing;
 

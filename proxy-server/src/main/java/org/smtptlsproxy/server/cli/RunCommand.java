@@ -20,6 +20,9 @@ import picocli.CommandLine.Mixin;
 @Command(name = "run", description = "Runs the proxy.")
 public final class RunCommand implements Callable<Integer> {
 
+    @CommandLine.Mixin
+    HelpOption help;
+
     @Mixin
     ConfigOption config;
 
