@@ -112,4 +112,23 @@ class DemoTest {
         }
         assertEquals(List.of(), testClasses);
     }
+
+    /** Logback before 1.5.35 is behind three published advisories (fixed in 1.5.25, 1.5.34, 1.5.35). */
+    @Test
+    void theJarShipsALogbackWithoutKnownAdvisories() throws Exception {
+        try (JarFile jar = new JarFile(ProxyJar.jar().toFile())) {
+            for (String module : List.of("logback-classic", "logback-core")) {
+                JarEntry entry = jar.getJarEntry("META-INF/maven/ch.qos.logback/" + module + "/pom.properties");
+                assertTrue(entry != null, module + " is in the jar");
+                java.util.Properties properties = new java.util.Properties();
+                try (var in = jar.getInputStream(entry)) {
+                    properties.load(in);
+                }
+                String version = properties.getProperty("version");
+                int[] parts = java.util.Arrays.stream(version.split("[.-]")).limit(3).mapToInt(Integer::parseInt).toArray();
+                boolean fixed = parts[0] > 1 || (parts[0] == 1 && (parts[1] > 5 || (parts[1] == 5 && parts[2] >= 35)));
+                assertTrue(fixed, module + " " + version + " predates 1.5.35");
+            }
+        }
+    }
 }
