@@ -8,11 +8,13 @@ import org.slf4j.LoggerFactory;
 import org.smtptlsproxy.config.ConfigException;
 import org.smtptlsproxy.config.ConfigLoader;
 import org.smtptlsproxy.config.ConfigProblem;
+import org.smtptlsproxy.config.Durations;
 import org.smtptlsproxy.config.ProxyConfig;
 import org.smtptlsproxy.server.lifecycle.ConfigReloader;
 import org.smtptlsproxy.server.lifecycle.ProxyServer;
 import org.smtptlsproxy.server.lifecycle.Signals;
 import org.smtptlsproxy.server.lifecycle.StartupChecks;
+import org.smtptlsproxy.server.logging.LogStyle;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -44,6 +46,7 @@ public final class RunCommand implements Callable<Integer> {
             err.flush();
             return 1;
         }
+        LogStyle.current().useConfigured(loaded.logging().format());
         ProxyServer server;
         try {
             server = ProxyServer.start(loaded);
@@ -56,7 +59,8 @@ public final class RunCommand implements Callable<Integer> {
         Signals.onReload(new ConfigReloader(config.file(), server)::reload);
         Signals.onTerminate(signal -> {
             Duration drainTimeout = server.runtime().config().drainTimeout(); // a reload may have changed it
-            LoggerFactory.getLogger(RunCommand.class).info("{}: draining for up to {}", signal, drainTimeout);
+            LoggerFactory.getLogger(RunCommand.class).info("{}: draining for up to {}", signal,
+                    Durations.format(drainTimeout));
             server.drainAndClose(drainTimeout);
             stopped.countDown();
         });
