@@ -5,14 +5,19 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.io.PrintWriter;
+import java.net.InetAddress;
+import java.net.ServerSocket;
 import java.io.StringWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.smtptlsproxy.server.Main;
+import org.smtptlsproxy.server.cli.RootCommand;
 import org.smtptlsproxy.testkit.KeyFormat;
 import org.smtptlsproxy.testkit.TestPki;
+import picocli.CommandLine;
 
 /** The commands as an administrator runs them. */
 @Timeout(60)
@@ -112,5 +117,60 @@ class CommandLineTest {
         assertTrue(out.contains("the sender got: 250 2.6.0"), out);
         assertTrue(out.contains("smtp_proxy_tls_handshakes_total{outcome=\"success\",protocol=\"TLSv1\",side=\"inbound\"} 1.0"), out);
         assertTrue(out.contains("metrics        http://127.0.0.1:"), out);
+        java.util.regex.Matcher folder = java.util.regex.Pattern.compile("config\\s+(\\S+)/config\\.yaml").matcher(out);
+        assertTrue(folder.find(), out);
+        assertFalse(Files.exists(Path.of(folder.group(1))), "the demo's folder (with its private key) is removed");
+    }
+
+    @Test
+    void everyCommandAnswersHelpWithItsUsage() {
+        CommandLine root = RootCommand.commandLine();
+        assertTrue(root.getSubcommands().size() >= 7, root.getSubcommands().keySet().toString());
+        for (String command : root.getSubcommands().keySet()) {
+            for (String option : new String[] {"--help", "-h"}) {
+                Run run = run(command, option);
+                assertEquals(0, run.exit(), command + " " + option + ": " + run.err());
+                assertTrue(run.out().contains("Usage: smtp-tls-proxy " + command), command + " " + option + ": " + run.out());
+                assertEquals("", run.err(), command + " " + option);
+            }
+            if (!command.equals("help")) {
+                Run help = run("help", command);
+                assertEquals(0, help.exit(), "help " + command);
+                assertEquals(run(command, "--help").out(), help.out(), "help " + command + " and " + command + " --help agree");
+            }
+        }
+    }
+
+    @Test
+    void aTakenListenerPortIsNamedWithoutAStackTrace() throws Exception {
+        Path dir = Files.createTempDirectory("port-taken");
+        try (ServerSocket taken = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
+            int port = taken.getLocalPort();
+            Files.writeString(dir.resolve("config.yaml"), String.join("\n",
+                    "listeners:",
+                    "  - name: free",
+                    "    address: 127.0.0.1:0",
+                    "  - name: printers",
+                    "    address: 127.0.0.1:" + port,
+                    "upstream:",
+                    "  host: 127.0.0.1",
+                    "  port: 25",
+                    "metrics:",
+                    "  address: 127.0.0.1:0",
+                    ""));
+            Process process = new ProcessBuilder(ProxyJar.command("run", "--config", dir.resolve("config.yaml").toString()))
+                    .redirectErrorStream(true).start();
+            ProxyJar.Output output = new ProxyJar.Output(process.getInputStream());
+            try {
+                assertTrue(process.waitFor(40, TimeUnit.SECONDS), output.text());
+                Thread.sleep(100);
+                String text = output.text();
+                assertEquals(1, process.exitValue(), text);
+                assertTrue(text.contains("listeners[1] (printers) cannot listen on 127.0.0.1:" + port + ": address already in use"), text);
+                assertFalse(text.contains("Exception") || text.contains("\tat ") || text.contains("error(-98)"), text);
+            } finally {
+                process.destroyForcibly();
+            }
+        }
     }
 }

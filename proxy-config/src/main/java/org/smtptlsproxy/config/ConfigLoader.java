@@ -123,9 +123,12 @@ public final class ConfigLoader {
             HostPort metricsAddress = metricsSection.parsed("address", new HostPort("127.0.0.1", 9465),
                     text -> HostPort.parse(text, -1));
             metricsSection.finish();
+            YamlSection loggingSection = root.section("logging");
+            LogFormat logFormat = loggingSection.enumeration("format", LogFormat.TEXT, LogFormat.class);
+            loggingSection.finish();
             root.finish();
             return new ProxyConfig(hostname, provider, listeners, upstream, limits, receivedHeader, drainTimeout,
-                    new MetricsConfig(metricsAddress));
+                    new MetricsConfig(metricsAddress), new LoggingConfig(logFormat));
         }
 
         private List<ListenerConfig> listeners(YamlSection root) {

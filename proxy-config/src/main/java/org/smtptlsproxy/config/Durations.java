@@ -26,4 +26,21 @@ public final class Durations {
             default -> Duration.ofHours(amount);
         };
     }
+
+    /**
+     * The way a config file writes it, for logs and messages: {@code 30s}, {@code 5m},
+     * {@code 1500ms} (the largest unit that is exact), not Java's {@code PT30S}.
+     */
+    public static String format(Duration duration) {
+        long millis = duration.toMillis();
+        if (millis % 1000 != 0) {
+            return millis + "ms";
+        }
+        long seconds = millis / 1000;
+        if (seconds == 0 || seconds % 60 != 0) {
+            return seconds + "s";
+        }
+        long minutes = seconds / 60;
+        return minutes % 60 == 0 ? minutes / 60 + "h" : minutes + "m";
+    }
 }

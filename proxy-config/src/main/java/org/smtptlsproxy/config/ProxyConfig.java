@@ -12,7 +12,8 @@ public record ProxyConfig(
         Limits limits,
         boolean receivedHeader,
         Duration drainTimeout,
-        MetricsConfig metrics) {
+        MetricsConfig metrics,
+        LoggingConfig logging) {
 
     public ProxyConfig {
         listeners = List.copyOf(listeners);

@@ -81,6 +81,29 @@ class ConfigLoaderTest {
         assertTrue(config.receivedHeader());
         assertEquals(new HostPort("127.0.0.1", 9465), config.metrics().address());
         assertEquals(TlsProvider.AUTO, config.tlsProvider());
+        assertEquals(LogFormat.TEXT, config.logging().format());
+    }
+
+    @Test
+    void loggingFormatIsTextOrJson() throws Exception {
+        assertEquals(LogFormat.JSON, load(MINIMAL + "logging:\n  format: json\n").logging().format());
+        List<String> problems = problems(MINIMAL + "logging:\n  format: xml\n  colour: true\n");
+        assertTrue(problems.stream().anyMatch(p -> p.matches("logging\\.format \\(line \\d+\\): 'xml' is not one of text, json")),
+                problems.toString());
+        assertTrue(problems.stream().anyMatch(p -> p.startsWith("logging.colour (line ")), problems.toString());
+    }
+
+    @Test
+    void durationsAreWrittenAsTheConfigWritesThem() {
+        assertEquals("30s", Durations.format(Duration.ofSeconds(30)));
+        assertEquals("5m", Durations.format(Duration.ofMinutes(5)));
+        assertEquals("90s", Durations.format(Duration.ofSeconds(90)));
+        assertEquals("1500ms", Durations.format(Duration.ofMillis(1500)));
+        assertEquals("2h", Durations.format(Duration.ofHours(2)));
+        assertEquals("0s", Durations.format(Duration.ZERO));
+        for (String text : List.of("500ms", "30s", "5m", "1h")) {
+            assertEquals(text, Durations.format(Durations.parse(text)));
+        }
     }
 
     @Test

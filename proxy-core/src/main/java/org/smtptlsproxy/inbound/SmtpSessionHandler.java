@@ -585,10 +585,6 @@ public final class SmtpSessionHandler extends ChannelInboundHandlerAdapter {
             }
             if (ownReply == null) {
                 endTransaction(txn, upstreamReply, session);
-            } else if (ownReply == Replies.NO_VALID_RECIPIENTS) {
-                // Every recipient refused upstream: the message ends here, and the log says why
-                // (reason= of the refusals, say connector_not_matched).
-                endTransaction(txn, ownReply, session);
             }
             decoder.resumeCommands();
             reply.setSuccess(ownReply != null ? ownReply : upstreamReply);

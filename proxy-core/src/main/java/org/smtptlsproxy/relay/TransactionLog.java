@@ -7,6 +7,10 @@ import org.slf4j.LoggerFactory;
  * One key=value line per mail transaction on the logger {@code smtp-tls-proxy.transactions}
  * (standard output in the shipped logging config). Values with spaces are quoted; quotes and
  * backslashes inside are escaped so a line always parses. No content, no AUTH data.
+ *
+ * <p>The same fields travel with the event as SLF4J key-value pairs (counts as numbers, absent
+ * values as null), so a structured encoder (the JSON log format) writes them as fields of their
+ * own instead of parsing the line.
  */
 public final class TransactionLog {
 
@@ -40,7 +44,23 @@ public final class TransactionLog {
         field(line, "ms", Long.toString(e.millis()));
         field(line, "outcome", e.outcome());
         field(line, "reason", e.reason()); // UpstreamReplyReason label: none, throttled, connector_not_matched, ...
-        LOG.info(line.toString());
+        LOG.atInfo().setMessage(line.toString())
+                .addKeyValue("session", e.session())
+                .addKeyValue("client", e.client())
+                .addKeyValue("listener", e.listener())
+                .addKeyValue("in_tls", e.inTls())
+                .addKeyValue("in_cipher", e.inCipher())
+                .addKeyValue("out_tls", e.outTls())
+                .addKeyValue("out_cipher", e.outCipher())
+                .addKeyValue("from", e.from() == null ? "" : e.from())
+                .addKeyValue("rcpts", e.rcpts())
+                .addKeyValue("accepted", e.accepted())
+                .addKeyValue("size", e.size())
+                .addKeyValue("reply", e.reply())
+                .addKeyValue("ms", e.millis())
+                .addKeyValue("outcome", e.outcome())
+                .addKeyValue("reason", e.reason())
+                .log();
     }
 
     /**
@@ -59,7 +79,14 @@ public final class TransactionLog {
         field(line, "in_tls", inTls);
         field(line, "transactions", "0");
         field(line, "end", reason);
-        LOG.info(line.toString());
+        LOG.atInfo().setMessage(line.toString())
+                .addKeyValue("session", session)
+                .addKeyValue("client", client)
+                .addKeyValue("listener", listener)
+                .addKeyValue("in_tls", inTls)
+                .addKeyValue("transactions", 0)
+                .addKeyValue("end", reason)
+                .log();
     }
 
     static void field(StringBuilder line, String key, String value) {

@@ -18,6 +18,7 @@ import org.smtptlsproxy.inbound.Shutdown;
 import org.smtptlsproxy.metrics.ClientRegistry;
 import org.smtptlsproxy.smtp.Replies;
 import io.netty.channel.Channel;
+import io.netty.channel.ChannelFuture;
 import io.netty.channel.ChannelOption;
 import io.netty.channel.EventLoopGroup;
 import io.netty.handler.ssl.SslContext;
@@ -106,14 +107,15 @@ public final class ProxyRuntime implements AutoCloseable {
      * Binds every listener.
      *
      * @throws SSLException when a TLS context cannot be built from the (validated) material
-     * @throws java.io.IOException-like {@link io.netty.channel.ChannelException} when an address is taken
+     * @throws ListenerBindException when an address is taken (or otherwise cannot be bound)
      */
     public synchronized ProxyRuntime start() throws SSLException, InterruptedException {
         replaceTokenSource(tokenSource(config.upstream().auth()));
         pool = newPool(config, tlsFactory, tokens);
         limiter = new ConnectionLimiter(config.limits().maxConnections(), config.limits().maxConnectionsPerClient());
         authThrottle = new AuthThrottle(config.limits().authFailuresPerClient(), config.limits().authFailureWindow());
-        for (ListenerConfig listener : config.listeners()) {
+        for (int index = 0; index < config.listeners().size(); index++) {
+            ListenerConfig listener = config.listeners().get(index);
             metrics.registerListener(listener.name());
             AtomicReference<ListenerContext> context = new AtomicReference<>(newContext(config, listener, pool, tlsFactory));
             ServerBootstrap bootstrap = new ServerBootstrap()
@@ -124,7 +126,11 @@ public final class ProxyRuntime implements AutoCloseable {
                     .childOption(ChannelOption.TCP_NODELAY, true)
                     .childHandler(new InboundInitializer(context::get, sessions));
             InetSocketAddress address = new InetSocketAddress(listener.address().host(), listener.address().port());
-            Channel channel = bootstrap.bind(address).sync().channel();
+            ChannelFuture binding = bootstrap.bind(address).await();
+            if (!binding.isSuccess()) {
+                throw new ListenerBindException(index, listener.name(), listener.address(), binding.cause());
+            }
+            Channel channel = binding.channel();
             serverChannels.add(channel);
             InetSocketAddress bound = (InetSocketAddress) channel.localAddress();
             boundAddresses.put(listener.name(), bound);

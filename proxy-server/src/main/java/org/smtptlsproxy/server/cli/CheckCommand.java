@@ -14,6 +14,9 @@ import picocli.CommandLine.Mixin;
 @Command(name = "check", description = "Validates the configuration; prints every problem with its key path and line.")
 public final class CheckCommand implements Callable<Integer> {
 
+    @CommandLine.Mixin
+    HelpOption help;
+
     @Mixin
     ConfigOption config;
 

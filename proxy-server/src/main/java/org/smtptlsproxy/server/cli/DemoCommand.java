@@ -12,6 +12,9 @@ import picocli.CommandLine.Option;
         + "a TLS 1.2-only upstream; then keeps running for you to try (Ctrl-C stops it).")
 public final class DemoCommand implements Callable<Integer> {
 
+    @CommandLine.Mixin
+    HelpOption help;
+
     @Option(names = "--exit", hidden = true, description = "Stop after showing the path (for tests).")
     boolean exitAfterShowing;
 
@@ -21,17 +24,28 @@ public final class DemoCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         PrintWriter out = spec.commandLine().getOut();
-        try (Demo demo = Demo.start(out)) {
+        Demo demo = Demo.start(out);
+        // Ctrl-C and SIGTERM end the JVM through its shutdown hooks: the hook itself closes the
+        // demo (deleting its folder and private key) before the JVM may halt. A countdown alone
+        // would leave the deletion racing the halt in this thread.
+        Thread cleanUp = new Thread(demo::close, "demo-clean-up");
+        Runtime.getRuntime().addShutdownHook(cleanUp);
+        try {
             boolean relayed = demo.sendLegacyMessage();
             demo.printMetrics();
             if (exitAfterShowing) {
                 return relayed ? 0 : 1;
             }
             demo.printTryItYourself();
-            CountDownLatch interrupted = new CountDownLatch(1);
-            Runtime.getRuntime().addShutdownHook(new Thread(interrupted::countDown, "demo-stop"));
-            interrupted.await();
+            new CountDownLatch(1).await(); // until the JVM is told to stop
             return 0;
+        } finally {
+            demo.close();
+            try {
+                Runtime.getRuntime().removeShutdownHook(cleanUp);
+            } catch (IllegalStateException shuttingDown) {
+                // the hook has run or is running: it closed the demo
+            }
         }
     }
 }

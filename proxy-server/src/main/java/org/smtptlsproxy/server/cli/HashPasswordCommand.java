@@ -1,10 +1,6 @@
 package org.smtptlsproxy.server.cli;
 
-import java.io.BufferedReader;
-import java.io.Console;
 import java.io.IOException;
-import java.io.InputStreamReader;
-import java.nio.charset.StandardCharsets;
 import java.util.concurrent.Callable;
 import org.smtptlsproxy.auth.PasswordHashes;
 import picocli.CommandLine;
@@ -12,9 +8,13 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
-@Command(name = "hash-password", description = "Prints a users_file line (user:hash) for a password read from the "
-        + "terminal (not echoed) or from standard input.")
+@Command(name = "hash-password", description = "Prints a users_file line (user:hash). A person at a terminal is asked twice on the "
+        + "terminal, not echoed, even with output redirected (hash-password USER >> users); a script "
+        + "gives one line on standard input.")
 public final class HashPasswordCommand implements Callable<Integer> {
+
+    @CommandLine.Mixin
+    HelpOption help;
 
     @Parameters(index = "0", paramLabel = "USER", description = "The user name the device will log in with.")
     String user;
@@ -42,11 +42,15 @@ public final class HashPasswordCommand implements Callable<Integer> {
         if (cost < 4 || cost > 31 || iterations < 10_000) {
             throw new CommandLine.ParameterException(spec.commandLine(), "--cost must be 4-31 and --iterations at least 10000");
         }
-        String password = readPassword();
-        if (password == null || password.isEmpty()) {
-            spec.commandLine().getErr().println("smtp-tls-proxy: no password given");
-            spec.commandLine().getErr().flush();
-            return 1;
+        String password;
+        try {
+            char[] typed = PasswordPrompt.read();
+            password = typed == null ? "" : new String(typed);
+        } catch (PasswordPrompt.Refused e) {
+            return fail(e.getMessage());
+        }
+        if (password.isEmpty()) {
+            return fail("no password given");
         }
         String hash = algorithm.equals("bcrypt") ? PasswordHashes.bcrypt(password, cost) : PasswordHashes.pbkdf2(password, iterations);
         spec.commandLine().getOut().println(user + ":" + hash);
@@ -54,17 +58,9 @@ public final class HashPasswordCommand implements Callable<Integer> {
         return 0;
     }
 
-    private static String readPassword() throws IOException {
-        Console console = System.console();
-        if (console != null) {
-            char[] first = console.readPassword("Password: ");
-            char[] again = console.readPassword("Again: ");
-            if (first == null || again == null || !new String(first).equals(new String(again))) {
-                return null;
-            }
-            return new String(first);
-        }
-        BufferedReader in = new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8));
-        return in.readLine();
+    private int fail(String message) {
+        spec.commandLine().getErr().println("smtp-tls-proxy: " + message);
+        spec.commandLine().getErr().flush();
+        return 1;
     }
 }

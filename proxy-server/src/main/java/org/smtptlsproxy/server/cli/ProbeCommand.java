@@ -58,6 +58,9 @@ import picocli.CommandLine.Parameters;
         + "certificate and name verification) and prints what it found and why a relay would fail.")
 public final class ProbeCommand implements Callable<Integer> {
 
+    @CommandLine.Mixin
+    HelpOption help;
+
     @Parameters(index = "0", arity = "0..1", paramLabel = "HOST[:PORT]",
             description = "Upstream host; port 25 by default (465 with --implicit-tls). "
                     + "Optional with --config: the configured upstream.")

@@ -9,6 +9,7 @@ import org.slf4j.LoggerFactory;
 import org.smtptlsproxy.config.ConfigException;
 import org.smtptlsproxy.config.ConfigLoader;
 import org.smtptlsproxy.config.ConfigProblem;
+import org.smtptlsproxy.config.Durations;
 import org.smtptlsproxy.config.ProxyConfig;
 import org.smtptlsproxy.server.lifecycle.ConfigReloader;
 import org.smtptlsproxy.server.lifecycle.ProxyServer;
@@ -16,12 +17,16 @@ import org.smtptlsproxy.server.lifecycle.Signals;
 import org.smtptlsproxy.server.lifecycle.StartupChecks;
 import org.smtptlsproxy.server.lifecycle.SystemdNotifier;
 import org.smtptlsproxy.server.lifecycle.SystemdWatchdog;
+import org.smtptlsproxy.server.logging.LogStyle;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 
 @Command(name = "run", description = "Runs the proxy.")
 public final class RunCommand implements Callable<Integer> {
+
+    @CommandLine.Mixin
+    HelpOption help;
 
     @Mixin
     ConfigOption config;
@@ -44,6 +49,7 @@ public final class RunCommand implements Callable<Integer> {
             err.flush();
             return 1;
         }
+        LogStyle.current().useConfigured(loaded.logging().format());
         ProxyServer server;
         try {
             server = ProxyServer.start(loaded);
@@ -65,8 +71,9 @@ public final class RunCommand implements Callable<Integer> {
         });
         Signals.onTerminate(signal -> {
             Duration drainTimeout = server.runtime().config().drainTimeout(); // a reload may have changed it
-            systemd.stopping("draining for up to " + drainTimeout.toSeconds() + "s after " + signal);
-            LoggerFactory.getLogger(RunCommand.class).info("{}: draining for up to {}", signal, drainTimeout);
+            systemd.stopping("draining for up to " + Durations.format(drainTimeout) + " after " + signal);
+            LoggerFactory.getLogger(RunCommand.class).info("{}: draining for up to {}", signal,
+                    Durations.format(drainTimeout));
             server.drainAndClose(drainTimeout);
             stopped.countDown();
         });

@@ -12,6 +12,9 @@ import picocli.CommandLine.Command;
 @Command(name = "version", description = "Prints the version, the Netty version and the TLS provider in use.")
 public final class VersionCommand implements Callable<Integer> {
 
+    @CommandLine.Mixin
+    HelpOption help;
+
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;
 

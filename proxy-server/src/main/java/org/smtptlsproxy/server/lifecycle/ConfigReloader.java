@@ -9,6 +9,7 @@ import org.smtptlsproxy.config.ConfigException;
 import org.smtptlsproxy.config.ConfigLoader;
 import org.smtptlsproxy.config.ConfigProblem;
 import org.smtptlsproxy.config.ProxyConfig;
+import org.smtptlsproxy.server.logging.LogStyle;
 import org.smtptlsproxy.tls.TlsFailures;
 
 /**
@@ -53,6 +54,7 @@ public final class ConfigReloader {
             LOG.error("reload of {} failed, still running on the previous configuration", file, e);
             return false;
         }
+        LogStyle.current().useConfigured(next.logging().format());
         LOG.info("reloaded {}: new connections and upstream sessions use it; sessions in flight keep theirs", file);
         return true;
     }

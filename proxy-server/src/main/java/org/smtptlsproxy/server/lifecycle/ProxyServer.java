@@ -8,7 +8,6 @@ import io.micrometer.core.instrument.binder.system.ProcessorMetrics;
 import io.micrometer.core.instrument.binder.system.UptimeMetrics;
 import io.micrometer.prometheusmetrics.PrometheusConfig;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
-import io.netty.channel.ChannelException;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.net.BindException;
@@ -22,6 +21,7 @@ import org.slf4j.LoggerFactory;
 import org.smtptlsproxy.config.HostPort;
 import org.smtptlsproxy.config.ProxyConfig;
 import org.smtptlsproxy.metrics.ProxyMetrics;
+import org.smtptlsproxy.runtime.ListenerBindException;
 import org.smtptlsproxy.runtime.ProxyRuntime;
 import org.smtptlsproxy.server.ProxyVersion;
 import org.smtptlsproxy.server.http.OpsHttpServer;
@@ -67,7 +67,8 @@ public final class ProxyServer implements AutoCloseable {
                     runtime.clients()::toJson);
         } catch (IOException e) {
             runtime.close();
-            throw new StartupException("cannot serve metrics on " + metricsAddress + ": " + describe(e));
+            throw new StartupException("metrics.address cannot listen on " + metricsAddress + ": "
+                    + ListenerBindException.reason(e));
         }
         try {
             runtime.start();
@@ -75,10 +76,10 @@ public final class ProxyServer implements AutoCloseable {
             ops.close();
             runtime.close();
             throw new StartupException("TLS setup failed: " + e.getMessage());
-        } catch (ChannelException e) {
+        } catch (ListenerBindException e) {
             ops.close();
             runtime.close();
-            throw new StartupException("cannot listen: " + describe(e));
+            throw new StartupException(e.getMessage());
         } catch (InterruptedException e) {
             ops.close();
             runtime.close();
@@ -88,7 +89,7 @@ public final class ProxyServer implements AutoCloseable {
             ops.close();
             runtime.close();
             if (e.getCause() instanceof BindException || e instanceof UncheckedIOException) {
-                throw new StartupException("cannot listen: " + describe(e));
+                throw new StartupException("cannot listen: " + ListenerBindException.reason(e));
             }
             throw e;
         }
@@ -96,14 +97,6 @@ public final class ProxyServer implements AutoCloseable {
         LOG.info("smtp-tls-proxy {} running; metrics on http://{}:{}/metrics", ProxyVersion.version(),
                 metricsAddress.host(), ops.port());
         return new ProxyServer(registry, runtime, ops, metricsAddress);
-    }
-
-    private static String describe(Throwable e) {
-        Throwable root = e;
-        while (root.getCause() != null && root.getCause() != root) {
-            root = root.getCause();
-        }
-        return root.getMessage() == null ? root.toString() : root.getMessage();
     }
 
     public Map<String, InetSocketAddress> listenerAddresses() {
