@@ -18,7 +18,8 @@ import org.smtptlsproxy.testkit.TestPki;
  *
  * <p>Recipients: {@code user@example.test} (the main mailbox), {@code 用户@例子.test} (UTF-8),
  * {@code defer@example.test} (answers 451 while {@link #refuseDeferRecipient} is on),
- * {@code hold@example.test} (accepted and put on hold, so the envelope can be read with postcat).
+ * {@code hold@example.test} (accepted and put on hold, so the envelope can be read with postcat),
+ * {@code notices@example.test} (a plain mailbox for delivery status notifications).
  */
 final class UpstreamPostfix implements AutoCloseable {
 
@@ -26,6 +27,8 @@ final class UpstreamPostfix implements AutoCloseable {
     static final String UTF8_USER = "用户@例子.test";
     static final String DEFER = "defer@example.test";
     static final String HOLD = "hold@example.test";
+    /** Where delivery status notifications for the DSN cases go. */
+    static final String NOTICES = "notices@example.test";
     static final String HOSTNAME = "upstream.interop.test";
 
     private static final int NOBODY = 65534;
@@ -50,7 +53,7 @@ final class UpstreamPostfix implements AutoCloseable {
         Files.setAttribute(mailboxBase, "unix:uid", NOBODY);
         Files.setAttribute(mailboxBase, "unix:gid", NOBODY);
         Files.writeString(directory.resolve("mailboxes"), USER + " user/\n" + UTF8_USER + " utf8/\n"
-                + DEFER + " defer/\n" + HOLD + " hold/\n", StandardCharsets.UTF_8);
+                + DEFER + " defer/\n" + HOLD + " hold/\n" + NOTICES + " notices/\n", StandardCharsets.UTF_8);
         Files.writeString(directory.resolve("recipient_access"), accessTable(false), StandardCharsets.UTF_8);
         Map<String, String> settings = new LinkedHashMap<>();
         settings.put("myhostname", HOSTNAME);
