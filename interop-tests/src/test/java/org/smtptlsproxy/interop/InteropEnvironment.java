@@ -48,6 +48,14 @@ final class InteropEnvironment implements AutoCloseable {
             root = Files.createTempDirectory(Path.of("/tmp"), "stp-interop-",
                     PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rwxr-xr-x")));
             caPem = PKI.writeCaPem(root.resolve("ca.pem"));
+            // Logs of an earlier run would only confuse a post-mortem of this one.
+            if (Files.isDirectory(logDirectory())) {
+                try (Stream<Path> old = Files.list(logDirectory())) {
+                    for (Path file : old.toList()) {
+                        Files.deleteIfExists(file);
+                    }
+                }
+            }
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }
@@ -132,7 +140,7 @@ final class InteropEnvironment implements AutoCloseable {
         if (!Files.exists(root)) {
             return;
         }
-        Path logs = Path.of(System.getProperty("basedir", ".")).resolve("target/interop-logs");
+        Path logs = logDirectory();
         try (Stream<Path> walk = Files.walk(root)) {
             Files.createDirectories(logs);
             for (Path path : walk.sorted(java.util.Comparator.reverseOrder()).toList()) {
@@ -146,6 +154,10 @@ final class InteropEnvironment implements AutoCloseable {
         } catch (IOException e) {
             System.err.println("interop cleanup: could not remove " + root + ": " + e);
         }
+    }
+
+    private static Path logDirectory() {
+        return Path.of(System.getProperty("basedir", ".")).resolve("target/interop-logs");
     }
 
     /** Hands the shared environment to test constructors and methods. */

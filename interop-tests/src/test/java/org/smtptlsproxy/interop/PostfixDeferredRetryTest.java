@@ -23,9 +23,11 @@ class PostfixDeferredRetryTest {
 
     @Test
     void messageDeferredBy451IsDeliveredOnceOnRetry(InteropEnvironment env) throws Exception {
-        UpstreamPostfix upstream = env.upstream();
-        // Its own proxy without pooled upstream sessions: a warm smtpd from before the recovery
-        // would still hold the 451 table.
+        // Its own upstream whose smtpd processes serve one connection each, and its own proxy
+        // without pooled upstream sessions: no smtpd from before the recovery, holding the 451
+        // table, can serve the retry.
+        UpstreamPostfix upstream = env.closeAtEnd(UpstreamPostfix.start("upstream-retry", env.directory("upstream-retry"),
+                InteropEnvironment.freePort(), env.upstreamIdentity, null, java.util.Map.of("max_use", "1")));
         ProxyUnderTest proxy = env.closeAtEnd(ProxyUnderTest.start(env.directory("proxy-nopool"), env.proxyIdentity,
                 concat(env.upstreamYaml(upstream.port()), "  pool:", "    max_idle: 0")));
         SenderPostfix sender = env.closeAtEnd(SenderPostfix.start("sender-retry", env.directory("sender-retry"),

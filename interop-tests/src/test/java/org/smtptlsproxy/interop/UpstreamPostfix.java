@@ -46,6 +46,12 @@ final class UpstreamPostfix implements AutoCloseable {
      */
     static UpstreamPostfix start(String name, Path directory, int port, TestPki.Identity identity, Path clientCa)
             throws IOException {
+        return start(name, directory, port, identity, clientCa, Map.of());
+    }
+
+    /** The same with main.cf settings added or overridden. */
+    static UpstreamPostfix start(String name, Path directory, int port, TestPki.Identity identity, Path clientCa,
+                                 Map<String, String> extraSettings) throws IOException {
         Files.createDirectories(directory);
         TestPki.PemFiles pem = identity.writePem(directory, "server", KeyFormat.PKCS8);
         Path mailboxBase = directory.resolve("mail");
@@ -77,6 +83,7 @@ final class UpstreamPostfix implements AutoCloseable {
         settings.put("virtual_mailbox_limit", "0");
         settings.put("smtpd_recipient_restrictions",
                 "check_recipient_access texthash:" + directory.resolve("recipient_access") + ", permit_mynetworks, reject");
+        settings.putAll(extraSettings);
         return new UpstreamPostfix(PostfixInstance.start(name, directory, port, settings), mailboxBase);
     }
 
@@ -85,7 +92,11 @@ final class UpstreamPostfix implements AutoCloseable {
                 + (refuseDefer ? DEFER + " 451 4.3.0 mailbox busy, try again later\n" : "");
     }
 
-    /** On: RCPT TO:&lt;defer@…&gt; gets 451. Off: accepted. Applies to new smtpd processes. */
+    /**
+     * On: RCPT TO:&lt;defer@…&gt; gets 451. Off: accepted. Applies to new smtpd processes only
+     * (an idle smtpd keeps the table it read), so an instance toggled this way runs with
+     * {@code max_use = 1}: each smtpd serves one connection.
+     */
     void refuseDeferRecipient(boolean on) throws IOException {
         Files.writeString(postfix.directory().resolve("recipient_access"), accessTable(on), StandardCharsets.UTF_8);
         postfix.reload();
