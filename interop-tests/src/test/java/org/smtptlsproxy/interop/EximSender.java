@@ -43,8 +43,15 @@ final class EximSender implements AutoCloseable {
         Files.createDirectories(log);
         // Exim gives up root for receiving and delivering: its user must own spool and log.
         UserPrincipalLookupService users = directory.getFileSystem().getUserPrincipalLookupService();
+        java.nio.file.attribute.UserPrincipal eximUser;
+        try {
+            eximUser = users.lookupPrincipalByName("Debian-exim");
+        } catch (java.nio.file.attribute.UserPrincipalNotFoundException e) {
+            throw new AssertionError("the Debian binary runs as user Debian-exim, which does not exist: "
+                    + "create it as .ci/run does (useradd --system --user-group Debian-exim)", e);
+        }
         for (Path dir : List.of(spool, log)) {
-            Files.setOwner(dir, users.lookupPrincipalByName("Debian-exim"));
+            Files.setOwner(dir, eximUser);
         }
         Path config = directory.resolve("exim.conf");
         Files.writeString(config, String.join("\n",

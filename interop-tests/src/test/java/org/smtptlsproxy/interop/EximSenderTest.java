@@ -13,6 +13,7 @@ class EximSenderTest {
 
     @Test
     void eximOverTls10DeliversThroughTheProxy(InteropEnvironment env) throws Exception {
+        Tools.EXIM.require();
         EximSender exim = env.closeAtEnd(EximSender.start(env.directory("exim"), env.proxy().port("starttls"), env.caPem()));
         String token = TestMessages.token("exim-tls1");
         byte[] message = TestMessages.plain(token, "legacy@exim.test", UpstreamPostfix.USER);
