@@ -19,10 +19,13 @@ final class DeliveredMessage {
 
     private static final List<String> TRACE_FIELDS = List.of("return-path", "delivered-to", "x-original-to", "received");
 
-    /** The proxy's trace header (PRODUCT.md, Precise behaviour 9), unfolded. */
+    /**
+     * The proxy's trace header (PRODUCT.md, Precise behaviour 9), unfolded; the RFC 6531
+     * UTF8SMTP* protocol names are allowed for an SMTPUTF8 transaction.
+     */
     static final Pattern PROXY_RECEIVED = Pattern.compile(
             "Received: from (\\S+) \\(\\[127\\.0\\.0\\.1\\]\\) by proxy\\.interop\\.test \\(smtp-tls-proxy\\) "
-                    + "with (ESMTP|ESMTPS|ESMTPA|ESMTPSA)(?: \\((TLSv1(?:\\.[123])?):([A-Za-z0-9_-]+)\\))? id (\\S+); (.+)");
+                    + "with (ESMTP|ESMTPS|ESMTPA|ESMTPSA|UTF8SMTP|UTF8SMTPS|UTF8SMTPA|UTF8SMTPSA)(?: \\((TLSv1(?:\\.[123])?):([A-Za-z0-9_-]+)\\))? id (\\S+); (.+)");
 
     private final byte[] raw;
     private final List<String> traceFields;

@@ -116,11 +116,10 @@ final class EximSender implements AutoCloseable {
             if (!daemon.isAlive()) {
                 throw new AssertionError("Exim exited at start: " + Files.readString(output) + "\n" + mainlog());
             }
-            try (java.net.Socket socket = new java.net.Socket("127.0.0.1", port)) {
+            if (PostfixInstance.listening(port)) {
                 return;
-            } catch (IOException notYet) {
-                PostfixInstance.sleep(100);
             }
+            PostfixInstance.sleep(100);
         }
         throw new AssertionError("Exim does not listen on 127.0.0.1:" + port + "\n" + Files.readString(output));
     }

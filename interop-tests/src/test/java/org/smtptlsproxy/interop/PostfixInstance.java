@@ -113,11 +113,10 @@ final class PostfixInstance implements AutoCloseable {
     private void awaitListening() {
         long deadline = System.nanoTime() + Duration.ofSeconds(20).toNanos();
         while (System.nanoTime() < deadline) {
-            try (java.net.Socket socket = new java.net.Socket("127.0.0.1", port)) {
+            if (listening(port)) {
                 return;
-            } catch (IOException notYet) {
-                sleep(100);
             }
+            sleep(100);
         }
         throw new AssertionError("Postfix instance " + name + " does not listen on 127.0.0.1:" + port + "\n" + maillog());
     }
@@ -215,6 +214,16 @@ final class PostfixInstance implements AutoCloseable {
             });
         } catch (IOException | NumberFormatException e) {
             // no master to wait for
+        }
+    }
+
+    /** True when something accepts connections on 127.0.0.1:port. */
+    static boolean listening(int port) {
+        try (java.net.Socket socket = new java.net.Socket()) {
+            socket.connect(new java.net.InetSocketAddress("127.0.0.1", port), 1000);
+            return true;
+        } catch (IOException notYet) {
+            return false;
         }
     }
 
