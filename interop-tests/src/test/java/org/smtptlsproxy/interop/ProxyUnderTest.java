@@ -1,0 +1,102 @@
+package org.smtptlsproxy.interop;
+
+import java.net.InetSocketAddress;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import org.smtptlsproxy.auth.PasswordHashes;
+import org.smtptlsproxy.config.ConfigLoader;
+import org.smtptlsproxy.server.lifecycle.ProxyServer;
+import org.smtptlsproxy.testkit.KeyFormat;
+import org.smtptlsproxy.testkit.TestPki;
+
+/**
+ * The real proxy, in this JVM, configured through a YAML file as an administrator would write it.
+ * Listeners on 127.0.0.1 port 0: {@code plain} (no TLS), {@code starttls}, {@code smtps}
+ * (implicit TLS) and {@code auth} (STARTTLS, AUTH PLAIN/LOGIN required against a users_file).
+ */
+final class ProxyUnderTest implements AutoCloseable {
+
+    static final String AUTH_USER = "scanner";
+    static final String AUTH_PASSWORD = "copier-secret-42";
+
+    private final ProxyServer server;
+    private final Path directory;
+
+    private ProxyUnderTest(ProxyServer server, Path directory) {
+        this.server = server;
+        this.directory = directory;
+    }
+
+    /**
+     * @param upstreamYaml lines under {@code upstream:} (host, port, tls…), two-space indented by the caller
+     */
+    static ProxyUnderTest start(Path directory, TestPki.Identity identity, List<String> upstreamYaml) throws Exception {
+        Files.createDirectories(directory);
+        TestPki.PemFiles pem = identity.writePem(directory, "proxy", KeyFormat.PKCS8);
+        // PBKDF2 with few iterations: the hash format the README documents, cheap for a test.
+        Files.writeString(directory.resolve("users"), AUTH_USER + ":" + PasswordHashes.pbkdf2(AUTH_PASSWORD, 1000) + "\n");
+        List<String> yaml = new ArrayList<>(List.of(
+                "hostname: proxy.interop.test",
+                "listeners:",
+                "  - name: plain",
+                "    address: 127.0.0.1:0",
+                "  - name: starttls",
+                "    address: 127.0.0.1:0",
+                "    tls:",
+                "      mode: starttls",
+                "      certificate: " + pem.certificate(),
+                "      key: " + pem.key(),
+                "  - name: smtps",
+                "    address: 127.0.0.1:0",
+                "    tls:",
+                "      mode: implicit",
+                "      certificate: " + pem.certificate(),
+                "      key: " + pem.key(),
+                "  - name: auth",
+                "    address: 127.0.0.1:0",
+                "    tls:",
+                "      mode: starttls",
+                "      certificate: " + pem.certificate(),
+                "      key: " + pem.key(),
+                "    auth:",
+                "      required: true",
+                "      users_file: " + directory.resolve("users"),
+                "upstream:"));
+        yaml.addAll(upstreamYaml);
+        yaml.addAll(List.of(
+                "  connect_timeout: 5s",
+                "  command_timeout: 30s",
+                "limits:",
+                "  max_message_size: 35MB",
+                "  idle_timeout: 60s",
+                "metrics:",
+                "  address: 127.0.0.1:0"));
+        Path config = directory.resolve("config.yaml");
+        Files.writeString(config, String.join("\n", yaml) + "\n", StandardCharsets.UTF_8);
+        return new ProxyUnderTest(ProxyServer.start(new ConfigLoader().load(config)), directory);
+    }
+
+    int port(String listener) {
+        InetSocketAddress address = server.listenerAddresses().get(listener);
+        if (address == null) {
+            throw new IllegalArgumentException("no listener " + listener + " in " + server.listenerAddresses());
+        }
+        return address.getPort();
+    }
+
+    Path directory() {
+        return directory;
+    }
+
+    String metrics() {
+        return server.registry().scrape();
+    }
+
+    @Override
+    public void close() {
+        server.close();
+    }
+}
