@@ -261,6 +261,8 @@ public final class FaultInjectionLoad {
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         } catch (Exception e) {
+            // A scheduled task's exception would only cancel the schedule, unseen: say it.
+            System.err.println("could not restart the proxy: " + e);
             throw new IllegalStateException("could not restart the proxy", e);
         }
     }
