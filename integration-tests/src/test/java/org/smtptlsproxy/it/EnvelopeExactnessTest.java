@@ -83,6 +83,8 @@ class EnvelopeExactnessTest {
             assertEquals(250, client.readReply().code());
             assertArrayEquals(utf8("MAIL FROM:<" + sender + "> SMTPUTF8 BODY=8BITMIME"), upstreamLine(fixture, "MAIL"));
             assertArrayEquals(utf8("RCPT TO:<" + recipient + ">"), upstreamLine(fixture, "RCPT"));
+            assertTrue(fixture.upstream.messages().get(0).content().contains("(smtp-tls-proxy) with UTF8SMTP\r\n"),
+                    "RFC 6531 4.3: " + fixture.upstream.messages().get(0).content());
             assertTrue(logLines().stream().anyMatch(l -> l.contains("from=<" + sender + ">") && l.contains("outcome=relayed")),
                     logLines().toString());
         }

@@ -225,7 +225,8 @@ public final class SmtpServerDecoder extends ByteToMessageDecoder {
         out.add(new SaslResponse(line));
     }
 
-    private static boolean changesPhase(String verb) {
+    /** Commands after which the decoder pauses until the session says what follows. */
+    static boolean changesPhase(String verb) {
         return switch (verb) {
             case "DATA", "STARTTLS", "AUTH", "QUIT", "BDAT" -> true;
             default -> false;

@@ -20,12 +20,12 @@ import java.time.ZonedDateTime;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Map;
 import java.util.concurrent.ThreadLocalRandom;
 import javax.net.ssl.SSLException;
 import javax.net.ssl.SSLSession;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
+import org.smtptlsproxy.config.Durations;
 import org.smtptlsproxy.config.InboundAuth;
 import org.smtptlsproxy.config.InboundTlsMode;
 import org.smtptlsproxy.metrics.ProxyMetrics;
@@ -306,7 +306,7 @@ public final class SmtpSessionHandler extends ChannelInboundHandlerAdapter {
         }
         if (!command.validUtf8() && !verb.equals("MAIL") && !verb.equals("RCPT")) {
             reply(Replies.INVALID_UTF8);
-            if (changesPhase(verb)) {
+            if (SmtpServerDecoder.changesPhase(verb)) {
                 decoder.resumeCommands();
             }
             continueAfter(verb);
@@ -350,13 +350,6 @@ public final class SmtpSessionHandler extends ChannelInboundHandlerAdapter {
         return switch (verb) {
             case "GET", "POST", "HEAD", "PUT", "CONNECT", "OPTIONS", "DELETE" -> true;
             default -> verb.endsWith(":"); // a header line such as "Host:" or "User-Agent:"
-        };
-    }
-
-    private static boolean changesPhase(String verb) {
-        return switch (verb) {
-            case "DATA", "STARTTLS", "AUTH", "QUIT", "BDAT" -> true;
-            default -> false;
         };
     }
 
@@ -570,7 +563,7 @@ public final class SmtpSessionHandler extends ChannelInboundHandlerAdapter {
                 txn.inData = true;
                 session.onWritable(this::onUpstreamWritable);
                 if (context.receivedHeader()) {
-                    session.writeContent(new DefaultSmtpContent(Unpooled.wrappedBuffer(receivedHeader())));
+                    session.writeContent(new DefaultSmtpContent(Unpooled.wrappedBuffer(receivedHeader(txn))));
                 }
                 decoder.startData();
                 reply.setSuccess(upstreamReply);
@@ -591,8 +584,9 @@ public final class SmtpSessionHandler extends ChannelInboundHandlerAdapter {
         });
     }
 
-    private byte[] receivedHeader() {
-        return ReceivedHeader.build(heloName, client.getAddress().getHostAddress(), context.hostname(), esmtp, authenticated,
+    private byte[] receivedHeader(MailTransaction txn) {
+        return ReceivedHeader.build(heloName, client.getAddress().getHostAddress(), context.hostname(), esmtp,
+                txn.sender.parameters().containsKey("SMTPUTF8"), authenticated,
                 tls == null ? null : tls.getProtocol(), tls == null ? null : tls.getCipherSuite(), sessionId,
                 ZonedDateTime.now());
     }
@@ -874,7 +868,7 @@ public final class SmtpSessionHandler extends ChannelInboundHandlerAdapter {
             case LINE_TIMEOUT -> {
                 refuseSession("line_timeout", Replies.LINE_TIMEOUT);
                 LOG.info("session={} client={} command line not completed within {}, closing", sessionId, clientAddress(),
-                        describe(context.limits().idleTimeout()));
+                        Durations.format(context.limits().idleTimeout()));
             }
             case BARE_NEWLINE -> {
                 abortData(transaction, Replies.BARE_NEWLINE);
@@ -1005,11 +999,6 @@ public final class SmtpSessionHandler extends ChannelInboundHandlerAdapter {
                 session == null ? "none" : session.tlsProtocol(), session == null ? "none" : session.tlsCipher(),
                 from, rcpts, accepted, size, finalReply.oneLine(),
                 (System.nanoTime() - startedNanos) / 1_000_000, outcome.label(), reason));
-    }
-
-    private static String describe(java.time.Duration duration) {
-        long millis = duration.toMillis();
-        return millis % 60_000 == 0 ? millis / 60_000 + "m" : millis % 1000 == 0 ? millis / 1000 + "s" : millis + "ms";
     }
 
     private String inTlsProtocol() {

@@ -24,6 +24,7 @@ import java.util.concurrent.Executor;
 import java.util.concurrent.TimeUnit;
 import org.smtptlsproxy.auth.OAuth2TokenSource;
 import org.smtptlsproxy.config.AuthMechanism;
+import org.smtptlsproxy.config.Durations;
 import org.smtptlsproxy.config.HostPort;
 import org.smtptlsproxy.config.UpstreamConfig;
 import org.smtptlsproxy.config.UpstreamTlsMode;
@@ -161,7 +162,7 @@ public final class UpstreamConnector {
             connect.addListener(f -> {
                 if (!f.isSuccess()) {
                     String why = f.cause() instanceof ConnectTimeoutException
-                            ? "timed out after " + UpstreamSession.describe(config.connectTimeout())
+                            ? "timed out after " + Durations.format(config.connectTimeout())
                             : TlsFailures.reason(f.cause());
                     record(new UpstreamFailure(Outcome.CONNECT_FAILED,
                             "cannot connect to upstream " + describe(address) + ": " + why));

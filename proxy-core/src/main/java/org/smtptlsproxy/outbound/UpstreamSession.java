@@ -17,12 +17,17 @@ import io.netty.util.ReferenceCountUtil;
 import io.netty.util.concurrent.Future;
 import io.netty.util.concurrent.Promise;
 import io.netty.util.concurrent.ScheduledFuture;
+import java.io.IOException;
 import java.time.Duration;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
+import javax.net.ssl.SSLException;
 import javax.net.ssl.SSLSession;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+import org.smtptlsproxy.config.Durations;
 import org.smtptlsproxy.config.HostPort;
 import org.smtptlsproxy.metrics.ProxyMetrics;
 import org.smtptlsproxy.outbound.UpstreamFailure.Outcome;
@@ -41,7 +46,7 @@ import org.smtptlsproxy.tls.TlsFailures;
  */
 public final class UpstreamSession extends ChannelInboundHandlerAdapter {
 
-    private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(UpstreamSession.class);
+    private static final Logger LOG = LoggerFactory.getLogger(UpstreamSession.class);
 
     static final int MAX_REPLY_LINE = 4096;
     /** How long a QUIT sent on giving up may take to be answered before the connection is closed. */
@@ -384,8 +389,7 @@ public final class UpstreamSession extends ChannelInboundHandlerAdapter {
 
     @Override
     public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
-        if (cause instanceof java.io.IOException || cause instanceof javax.net.ssl.SSLException
-                || cause.getCause() instanceof javax.net.ssl.SSLException) {
+        if (cause instanceof IOException || cause instanceof SSLException || cause.getCause() instanceof SSLException) {
             fail(new UpstreamFailure(Outcome.CONNECTION_LOST,
                     "connection to upstream " + target + " failed: " + TlsFailures.reason(cause)));
         } else {
@@ -456,9 +460,7 @@ public final class UpstreamSession extends ChannelInboundHandlerAdapter {
             }
         });
         long wait = Math.min(QUIT_WAIT.toNanos(), commandTimeout.toNanos());
-        channel.eventLoop().schedule(() -> {
-            channel.close();
-        }, wait, TimeUnit.NANOSECONDS);
+        channel.eventLoop().schedule(() -> channel.close(), wait, TimeUnit.NANOSECONDS);
     }
 
     private void armTimeout() {
@@ -468,7 +470,7 @@ public final class UpstreamSession extends ChannelInboundHandlerAdapter {
             return;
         }
         timeout = channel.eventLoop().schedule(() -> fail(new UpstreamFailure(Outcome.TIMEOUT,
-                "upstream " + target + " timed out: no reply to " + head.what() + " within " + describe(commandTimeout))),
+                "upstream " + target + " timed out: no reply to " + head.what() + " within " + Durations.format(commandTimeout))),
                 commandTimeout.toNanos(), TimeUnit.NANOSECONDS);
     }
 
@@ -477,10 +479,5 @@ public final class UpstreamSession extends ChannelInboundHandlerAdapter {
             timeout.cancel(false);
             timeout = null;
         }
-    }
-
-    static String describe(Duration duration) {
-        long millis = duration.toMillis();
-        return millis % 60_000 == 0 ? millis / 60_000 + "m" : millis % 1000 == 0 ? millis / 1000 + "s" : millis + "ms";
     }
 }

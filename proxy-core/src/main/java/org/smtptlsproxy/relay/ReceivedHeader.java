@@ -19,11 +19,13 @@ public final class ReceivedHeader {
     }
 
     /**
+     * @param smtpUtf8    the transaction used SMTPUTF8: RFC 6531 4.3 names the protocol UTF8SMTP
      * @param tlsProtocol null when the client did not use TLS
      */
-    public static byte[] build(String heloName, String clientIp, String hostname, boolean esmtp, boolean authenticated,
-                               String tlsProtocol, String tlsCipher, String sessionId, ZonedDateTime now) {
-        StringBuilder with = new StringBuilder(esmtp ? "ESMTP" : "SMTP");
+    public static byte[] build(String heloName, String clientIp, String hostname, boolean esmtp, boolean smtpUtf8,
+                               boolean authenticated, String tlsProtocol, String tlsCipher, String sessionId,
+                               ZonedDateTime now) {
+        StringBuilder with = new StringBuilder(smtpUtf8 ? "UTF8SMTP" : esmtp ? "ESMTP" : "SMTP");
         if (tlsProtocol != null) {
             with.append('S');
         }
