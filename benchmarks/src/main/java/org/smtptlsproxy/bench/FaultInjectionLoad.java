@@ -53,7 +53,7 @@ public final class FaultInjectionLoad {
     /**
      * @param proxyRestartEvery null: the proxy runs in this JVM and is never restarted; else it runs
      *                          in a JVM of its own, stopped this often, by SIGTERM (drain) and
-     *                          SIGKILL in turn, and started again on the same port
+     *                          SIGKILL in turn, and started again on the same port (zero: never)
      */
     public record Settings(int messages, int senders, int maxMessagesPerSession, int maxSize, long seed,
                            double connectionFaultOdds, double transactionFaultOdds, Duration upstreamRestartEvery,
@@ -107,6 +107,9 @@ public final class FaultInjectionLoad {
     private final Map<String, Fault> injected = new HashMap<>();
     private final AtomicInteger connectionFaults = new AtomicInteger();
     private final AtomicInteger nextMessage = new AtomicInteger();
+    /** Soak runs send until then (System.nanoTime()); Long.MAX_VALUE: until the message count. */
+    private volatile long sendUntilNanos = Long.MAX_VALUE;
+    private final List<SoakSample> samples = new java.util.concurrent.CopyOnWriteArrayList<>();
     private FaultPlan plan;
     private FakeUpstream upstream;
     private int upstreamPort;
@@ -120,6 +123,59 @@ public final class FaultInjectionLoad {
     private FaultInjectionLoad(Settings settings, Path dir) {
         this.settings = settings;
         this.dir = dir;
+    }
+
+    /** One look at the proxy during a soak: after a full GC, as the process sees itself. */
+    public record SoakSample(long elapsedSeconds, long messages, long heapAfterGc, long rss, long openFiles,
+                             long nettyDirect, long pendingTasks) {
+    }
+
+    /** What a soak saw: the load's report and the proxy's resources over time. */
+    public record SoakReport(Report load, List<SoakSample> samples) {
+    }
+
+    /**
+     * Sends the mix of {@code settings} (the proxy in a JVM of its own, never restarted) for
+     * {@code duration}, sampling the proxy every {@code every}.
+     */
+    public static SoakReport soak(Settings settings, Duration duration, Duration every, PrintStream progress)
+            throws Exception {
+        FaultInjectionLoad load = new FaultInjectionLoad(settings.withProxyRestarts(Duration.ZERO),
+                Files.createTempDirectory("soak"));
+        load.sendUntilNanos = System.nanoTime() + duration.toNanos();
+        var sampler = Executors.newSingleThreadScheduledExecutor();
+        long started = System.nanoTime();
+        sampler.scheduleWithFixedDelay(() -> load.sample(started, progress), every.toMillis(), every.toMillis(),
+                TimeUnit.MILLISECONDS);
+        try {
+            Report report = load.run(null);
+            return new SoakReport(report, List.copyOf(load.samples));
+        } finally {
+            sampler.shutdownNow();
+        }
+    }
+
+    private void sample(long startedNanos, PrintStream progress) {
+        ProxyProcess proxy = childProxy;
+        try {
+            ProxyProcess.Sample s = proxy.sample(false, false);
+            String metrics = proxy.metrics();
+            long openFiles;
+            try (var fds = Files.list(Path.of("/proc", Long.toString(proxy.pid()), "fd"))) {
+                openFiles = fds.count();
+            }
+            double pending = ProxyProcess.metricSum(metrics, "netty_eventexecutor_tasks_pending", "");
+            SoakSample sample = new SoakSample((System.nanoTime() - startedNanos) / 1_000_000_000L, attempts.size(),
+                    s.heapUsed(), s.rss(), openFiles, s.nettyDirect(), Double.isNaN(pending) ? -1 : (long) pending);
+            samples.add(sample);
+            if (progress != null) {
+                progress.println(sample);
+            }
+        } catch (Exception e) {
+            if (progress != null) {
+                progress.println("sample failed: " + e);
+            }
+        }
     }
 
     public static Report run(Settings settings, PrintStream progress) throws Exception {
@@ -161,7 +217,7 @@ public final class FaultInjectionLoad {
             }
             long every = settings.upstreamRestartEvery().toMillis();
             restarter.scheduleWithFixedDelay(this::restartUpstream, every, every, TimeUnit.MILLISECONDS);
-            if (settings.proxyRestartEvery() != null) {
+            if (settings.proxyRestartEvery() != null && !settings.proxyRestartEvery().isZero()) {
                 long proxyEvery = settings.proxyRestartEvery().toMillis();
                 restarter.scheduleWithFixedDelay(this::restartProxy, proxyEvery, proxyEvery, TimeUnit.MILLISECONDS);
             }
@@ -309,7 +365,7 @@ public final class FaultInjectionLoad {
     // ---- the senders ----------------------------------------------------------------------
 
     private void send(Mode mode, SplittableRandom random) throws InterruptedException {
-        while (nextMessage.get() < settings.messages()) {
+        while (nextMessage.get() < settings.messages() && System.nanoTime() < sendUntilNanos) {
             try (SmtpTestClient client = new SmtpTestClient(Duration.ofSeconds(60))) {
                 try {
                     client.connect("127.0.0.1", proxyPort);
@@ -326,7 +382,7 @@ public final class FaultInjectionLoad {
                 int inSession = 1 + random.nextInt(settings.maxMessagesPerSession());
                 for (int i = 0; i < inSession; i++) {
                     int index = nextMessage.getAndIncrement();
-                    if (index >= settings.messages()) {
+                    if (index >= settings.messages() || System.nanoTime() >= sendUntilNanos) {
                         break;
                     }
                     sendOne(client, "m" + index + "@load.test", size(random));
@@ -418,7 +474,7 @@ public final class FaultInjectionLoad {
         int cutOff = 0;
         for (Attempt a : attempts) {
             int copies = delivered.getOrDefault(a.tag(), 0);
-            if (a.code() == 0 && settings.proxyRestartEvery() != null) {
+            if (a.code() == 0 && settings.proxyRestartEvery() != null && !settings.proxyRestartEvery().isZero()) {
                 // The proxy was stopped under this sender: it keeps the message, as after any 4xx.
                 cutOff++;
                 if (copies > 0) {
@@ -460,7 +516,7 @@ public final class FaultInjectionLoad {
                 }
             }
         }
-        if (attempts.size() != settings.messages()) {
+        if (sendUntilNanos == Long.MAX_VALUE && attempts.size() != settings.messages()) {
             violations.add(attempts.size() + " outcomes recorded for " + settings.messages() + " messages");
         }
         Map<Fault, Integer> faults = new EnumMap<>(Fault.class);
