@@ -121,6 +121,15 @@ class OperatorMetricsTest {
             assertEquals(1, reloaded.lines().filter(l -> l.startsWith("smtp_proxy_build_info{")).count(),
                     "one build_info series after the provider switch: " + reloaded);
 
+            try (SmtpTestClient client = fixture.connect("starttls")) { // the JDK's suite names are labels too
+                client.ehlo("printer.example");
+                client.startTls(fixture.trust("TLSv1.2"));
+                client.ehlo("printer.example");
+                client.quit();
+                assertEquals(1.0, value(get(fixture, "/metrics"), "smtp_proxy_tls_handshake_cipher_seconds_count{cipher=\""
+                        + client.tlsCipher() + "\",protocol=\"TLSv1.2\",side=\"inbound\"}"));
+            }
+
             Files.writeString(config, good.replace("certificate: proxy.pem", "certificate: missing.pem"));
             assertFalse(new ConfigReloader(config, fixture.proxy).reload());
             String refused = get(fixture, "/metrics");

@@ -95,6 +95,7 @@ public final class ProxyMetrics {
         authCounter(true);
         authCounter(false);
         this.certificates = new CertificateExpiry(registry);
+        TlsLabels.ciphers(); // asks both providers for their suites now, not on an event loop at the first handshake
         reloadCounter(true);
         reloadCounter(false);
         // The config the process started with counts as the first successful load, as
