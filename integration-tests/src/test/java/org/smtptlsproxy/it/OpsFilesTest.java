@@ -128,7 +128,8 @@ class OpsFilesTest {
         assertTrue(checked > 20, "the check looked at the queries: " + checked);
         for (String wanted : List.of("smtp_proxy_upstream_replies_total", "smtp_proxy_auth_total",
                 "smtp_proxy_tls_sessions_resumed_total", "smtp_proxy_message_bytes_sum", "smtp_proxy_oauth2_token_expiry_seconds",
-                "jvm_memory_used_bytes", "process_cpu_usage")) {
+                "jvm_memory_used_bytes", "process_cpu_usage", "smtp_proxy_certificate_expiry_timestamp_seconds",
+                "smtp_proxy_tls_handshake_cipher_seconds_count")) {
             assertTrue(dashboardExpressions(dashboard).stream().anyMatch(e -> e.contains(wanted)), "a dashboard panel shows " + wanted);
         }
     }

@@ -640,7 +640,7 @@ public final class SmtpSessionHandler extends ChannelInboundHandlerAdapter {
             long elapsed = System.nanoTime() - started;
             if (f.isSuccess()) {
                 tls = ssl.engine().getSession();
-                context.metrics().tlsHandshake(ProxyMetrics.Side.INBOUND, tls.getProtocol(), true, elapsed);
+                context.metrics().tlsHandshake(ProxyMetrics.Side.INBOUND, tls.getProtocol(), tls.getCipherSuite(), elapsed);
                 if (SessionResumption.resumed(ssl.engine())) {
                     context.metrics().tlsSessionResumed(ProxyMetrics.Side.INBOUND);
                 }

@@ -8,18 +8,34 @@ import java.util.Map;
 
 /**
  * The senders seen recently, for {@code GET /clients}: how an administrator finds the devices
- * still on TLS 1.0 or plaintext. Bounded to the most recent {@code capacity} addresses (least
- * recently seen evicted first). Sessions on every event loop report here, so access is
- * synchronized; the work under the lock is a map update.
+ * still on TLS 1.0 or plaintext. Per sender it keeps every TLS protocol seen ("none" for
+ * plaintext) with its first and last time, so a sender that used TLS 1.0 once and plaintext since
+ * still answers "who is still on TLS 1.0?". Bounded to the most recent {@code capacity} addresses
+ * (least recently seen evicted first), and each address to the few protocol labels of
+ * {@link TlsLabels} plus "none" and "other" (seven at most). Sessions on every event loop report
+ * here, so access is synchronized; the work under the lock is a map update.
  */
 public final class ClientRegistry {
 
     public static final int DEFAULT_CAPACITY = 10_000;
 
-    /** What is known about one client address. */
+    /**
+     * What is known about one client address. {@code tlsProtocol} and {@code tlsCipher} are the
+     * last session's; {@code protocolsSeen} every protocol ever seen, in the order first seen.
+     */
     public record ClientActivity(String address, Instant lastSeen, String listener, String tlsProtocol,
-                                 String tlsCipher, long sessions, long relayed, long deferred, long rejected) {
+                                 String tlsCipher, long sessions, long relayed, long deferred, long rejected,
+                                 Map<String, ProtocolSeen> protocolsSeen) {
+        public ClientActivity {
+            protocolsSeen = java.util.Collections.unmodifiableMap(new LinkedHashMap<>(protocolsSeen));
+        }
     }
+
+    /** When a sender first and last used one TLS protocol (or "none"). */
+    public record ProtocolSeen(Instant firstSeen, Instant lastSeen) {
+    }
+
+    public static final String PLAINTEXT = "none";
 
     private final int capacity;
     private final LinkedHashMap<String, ClientActivity> clients;
@@ -41,9 +57,20 @@ public final class ClientRegistry {
     /** A session ended; {@code tlsProtocol} is "none" for plaintext. */
     public synchronized void sessionEnded(String address, String listener, String tlsProtocol, String tlsCipher) {
         ClientActivity old = clients.get(address);
-        clients.put(address, new ClientActivity(address, Instant.now(), listener, tlsProtocol, tlsCipher,
+        Instant now = Instant.now();
+        clients.put(address, new ClientActivity(address, now, listener, tlsProtocol, tlsCipher,
                 (old == null ? 0 : old.sessions()) + 1,
-                old == null ? 0 : old.relayed(), old == null ? 0 : old.deferred(), old == null ? 0 : old.rejected()));
+                old == null ? 0 : old.relayed(), old == null ? 0 : old.deferred(), old == null ? 0 : old.rejected(),
+                seen(old, tlsProtocol, now)));
+    }
+
+    /** The protocols seen so far, with {@code tlsProtocol} (normalized to a bounded label) seen {@code now}. */
+    private static Map<String, ProtocolSeen> seen(ClientActivity old, String tlsProtocol, Instant now) {
+        String label = PLAINTEXT.equals(tlsProtocol) ? PLAINTEXT : TlsLabels.protocol(tlsProtocol);
+        Map<String, ProtocolSeen> seen = new LinkedHashMap<>(old == null ? Map.of() : old.protocolsSeen());
+        ProtocolSeen before = seen.get(label);
+        seen.put(label, new ProtocolSeen(before == null ? now : before.firstSeen(), now));
+        return seen;
     }
 
     /** A transaction ended with {@code outcome}. */
@@ -59,8 +86,9 @@ public final class ClientRegistry {
             case REJECTED -> rejected++;
             default -> throw new IllegalStateException();
         }
-        clients.put(address, new ClientActivity(address, Instant.now(), listener, tlsProtocol, tlsCipher,
-                old == null ? 0 : old.sessions(), relayed, deferred, rejected));
+        Instant now = Instant.now();
+        clients.put(address, new ClientActivity(address, now, listener, tlsProtocol, tlsCipher,
+                old == null ? 0 : old.sessions(), relayed, deferred, rejected, seen(old, tlsProtocol, now)));
     }
 
     /** Most recently seen first. */
@@ -81,6 +109,15 @@ public final class ClientRegistry {
             field(json, "listener", c.listener()).append(',');
             field(json, "tls_protocol", c.tlsProtocol()).append(',');
             field(json, "tls_cipher", c.tlsCipher()).append(',');
+            json.append("\"tls_protocols_seen\":{");
+            int p = 0;
+            for (Map.Entry<String, ProtocolSeen> seen : c.protocolsSeen().entrySet()) {
+                json.append(p++ == 0 ? "" : ",");
+                string(json, seen.getKey()).append(":{");
+                field(json, "first_seen", seen.getValue().firstSeen().toString()).append(',');
+                field(json, "last_seen", seen.getValue().lastSeen().toString()).append('}');
+            }
+            json.append("},");
             json.append("\"sessions\":").append(c.sessions()).append(',');
             json.append("\"messages\":{\"relayed\":").append(c.relayed())
                     .append(",\"deferred\":").append(c.deferred())
@@ -90,7 +127,11 @@ public final class ClientRegistry {
     }
 
     private static StringBuilder field(StringBuilder json, String name, String value) {
-        json.append('"').append(name).append("\":\"");
+        return string(json.append('"').append(name).append("\":"), value);
+    }
+
+    private static StringBuilder string(StringBuilder json, String value) {
+        json.append('"');
         for (int i = 0; i < value.length(); i++) {
             char c = value.charAt(i);
             if (c == '"' || c == '\\') {

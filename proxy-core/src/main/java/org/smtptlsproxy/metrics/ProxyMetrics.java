@@ -12,6 +12,7 @@ import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.function.DoubleSupplier;
 import org.smtptlsproxy.smtp.SmtpReply;
@@ -59,6 +60,11 @@ public final class ProxyMetrics {
     private final DistributionSummary messageBytes;
     private final Timer relayTimer;
     private final AtomicReference<DoubleSupplier> tokenExpiry = new AtomicReference<>();
+    /** Keyed by the raw side|protocol|cipher: unknown names share the meter of their "other" labels. */
+    private final Map<String, Timer> cipherTimers = new ConcurrentHashMap<>();
+    private final CertificateExpiry certificates;
+    private final AtomicReference<Gauge> buildInfo = new AtomicReference<>();
+    private final AtomicLong lastReloadSuccess = new AtomicLong(System.currentTimeMillis());
 
     public ProxyMetrics(MeterRegistry registry) {
         this.registry = registry;
@@ -88,6 +94,53 @@ public final class ProxyMetrics {
         }
         authCounter(true);
         authCounter(false);
+        this.certificates = new CertificateExpiry(registry);
+        TlsLabels.ciphers(); // asks both providers for their suites now, not on an event loop at the first handshake
+        reloadCounter(true);
+        reloadCounter(false);
+        // The config the process started with counts as the first successful load, as
+        // Prometheus's own prometheus_config_last_reload_success_timestamp_seconds does.
+        Gauge.builder("smtp.proxy.config.last.reload.success.timestamp", lastReloadSuccess, millis -> millis.get() / 1000.0)
+                .description("When the configuration in force was loaded (start-up or the last successful reload), Unix seconds")
+                .baseUnit("seconds")
+                .register(registry);
+    }
+
+    /**
+     * {@code smtp_proxy_build_info{version,netty,tls_provider} 1}. Called at start-up and after
+     * every reload: a reload that switches the TLS provider replaces the series, so exactly one
+     * build_info series exists at any time.
+     */
+    public synchronized void buildInfo(String version, String netty, String tlsProvider) {
+        Gauge previous = buildInfo.get();
+        if (previous != null) {
+            if (tlsProvider.equals(previous.getId().getTag("tls_provider"))) {
+                return;
+            }
+            registry.remove(previous);
+        }
+        buildInfo.set(Gauge.builder("smtp.proxy.build.info", () -> 1)
+                .description("Always 1; the labels say which build runs, on which Netty and TLS provider")
+                .tags("version", version, "netty", netty, "tls_provider", tlsProvider)
+                .register(registry));
+    }
+
+    /** A SIGHUP reload ended: in force ({@code success}) or refused. */
+    public void configReloaded(boolean success) {
+        reloadCounter(success).increment();
+        if (success) {
+            lastReloadSuccess.set(System.currentTimeMillis());
+        }
+    }
+
+    private Counter reloadCounter(boolean success) {
+        return counter("smtp.proxy.config.reloads", "Configuration reloads (SIGHUP) by outcome", "outcome",
+                success ? "success" : "failure");
+    }
+
+    /** The certificate-expiry gauges (listeners, upstream client certificate, upstream's last seen leaf). */
+    public CertificateExpiry certificates() {
+        return certificates;
     }
 
     /** An inbound AUTH attempt. */
@@ -217,6 +270,25 @@ public final class ProxyMetrics {
         if (success) {
             handshakeTimer(side).record(nanos, TimeUnit.NANOSECONDS);
         }
+    }
+
+    /**
+     * A successful handshake with what it negotiated: the contract's counter and histogram as
+     * above, and {@code smtp_proxy_tls_handshake_cipher_seconds{side,protocol,cipher}}, a timer
+     * without buckets (count, sum, max) so that each cipher costs three series, not a histogram's
+     * fifteen. Both names are bounded by {@link TlsLabels}.
+     */
+    public void tlsHandshake(Side side, String protocol, String cipher, long nanos) {
+        tlsHandshake(side, protocol, true, nanos);
+        String key = side.label() + '|' + protocol + '|' + cipher;
+        Timer timer = cipherTimers.get(key);
+        if (timer == null) {
+            timer = cipherTimers.computeIfAbsent(key, k -> Timer.builder("smtp.proxy.tls.handshake.cipher")
+                    .description("Successful TLS handshakes and their duration by negotiated protocol and cipher suite")
+                    .tags("side", side.label(), "protocol", TlsLabels.protocol(protocol), "cipher", TlsLabels.cipher(cipher))
+                    .register(registry));
+        }
+        timer.record(nanos, TimeUnit.NANOSECONDS);
     }
 
     /**

@@ -348,7 +348,8 @@ public final class UpstreamSession extends ChannelInboundHandlerAdapter {
                 tlsSession = ssl.engine().getSession();
                 tlsProtocol = tlsSession.getProtocol();
                 tlsCipher = tlsSession.getCipherSuite();
-                metrics.tlsHandshake(ProxyMetrics.Side.OUTBOUND, tlsSession.getProtocol(), true, elapsed);
+                metrics.tlsHandshake(ProxyMetrics.Side.OUTBOUND, tlsProtocol, tlsCipher, elapsed);
+                metrics.certificates().upstreamSeen(tlsSession);
                 if (SessionResumption.resumed(ssl.engine())) {
                     metrics.tlsSessionResumed(ProxyMetrics.Side.OUTBOUND);
                 }

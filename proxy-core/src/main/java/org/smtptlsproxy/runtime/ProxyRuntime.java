@@ -138,6 +138,7 @@ public final class ProxyRuntime implements AutoCloseable {
             boundListeners.put(listener.name(), listener);
             LOG.info("listener {} on {} (tls {})", listener.name(), bound, listener.tls().mode().name().toLowerCase(Locale.ROOT));
         }
+        certificatesInForce(config);
         LOG.info("relaying to {} ({}, TLS provider {}, transport {})", config.upstream().address(),
                 config.upstream().tls().mode().name().toLowerCase(Locale.ROOT), tlsFactory.providerName(), transport.name());
         return this;
@@ -199,7 +200,25 @@ public final class ProxyRuntime implements AutoCloseable {
         replaceTokenSource(nextTokens);
         tlsFactory = nextFactory;
         config = next;
+        certificatesInForce(next);
         return needRestart;
+    }
+
+    /**
+     * The expiry gauges of the configured certificates. A listener that a reload removed keeps
+     * serving, and keeps its series, with the certificate it was bound with.
+     */
+    private void certificatesInForce(ProxyConfig config) {
+        for (ListenerConfig listener : config.listeners()) {
+            if (boundListeners.containsKey(listener.name())) {
+                metrics.certificates().listener(listener.name(), leaf(listener.tls().identity()));
+            }
+        }
+        metrics.certificates().upstreamClient(leaf(config.upstream().tls().clientIdentity()));
+    }
+
+    private static java.security.cert.X509Certificate leaf(org.smtptlsproxy.config.TlsIdentity identity) {
+        return identity == null || identity.chain().isEmpty() ? null : identity.chain().get(0);
     }
 
     private UpstreamPool newPool(ProxyConfig config, TlsContextFactory tlsFactory, OAuth2TokenSource tokens)
@@ -262,6 +281,11 @@ public final class ProxyRuntime implements AutoCloseable {
 
     public synchronized String tlsProviderName() {
         return tlsFactory.providerName();
+    }
+
+    /** "BoringSSL" or "JDK": the provider in force, without versions (a metric label). */
+    public synchronized String tlsProviderLabel() {
+        return tlsFactory.provider() == io.netty.handler.ssl.SslProvider.JDK ? "JDK" : "BoringSSL";
     }
 
     /** The configuration in force: the one started with, or the last one reloaded. */

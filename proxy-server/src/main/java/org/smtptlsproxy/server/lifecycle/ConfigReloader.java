@@ -29,8 +29,17 @@ public final class ConfigReloader {
         this.server = server;
     }
 
-    /** @return true when the new config is in force, false when it was refused (and why is logged) */
+    /**
+     * @return true when the new config is in force, false when it was refused (and why is logged);
+     *         either way counted in {@code smtp_proxy_config_reloads_total{outcome}}
+     */
     public synchronized boolean reload() {
+        boolean inForce = tryReload();
+        server.runtime().metrics().configReloaded(inForce);
+        return inForce;
+    }
+
+    private boolean tryReload() {
         ProxyConfig next;
         try {
             next = new ConfigLoader().load(file);

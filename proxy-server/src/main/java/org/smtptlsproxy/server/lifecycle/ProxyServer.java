@@ -4,6 +4,7 @@ import io.micrometer.core.instrument.binder.jvm.ClassLoaderMetrics;
 import io.micrometer.core.instrument.binder.jvm.JvmGcMetrics;
 import io.micrometer.core.instrument.binder.jvm.JvmMemoryMetrics;
 import io.micrometer.core.instrument.binder.jvm.JvmThreadMetrics;
+import io.micrometer.core.instrument.binder.system.FileDescriptorMetrics;
 import io.micrometer.core.instrument.binder.system.ProcessorMetrics;
 import io.micrometer.core.instrument.binder.system.UptimeMetrics;
 import io.micrometer.prometheusmetrics.PrometheusConfig;
@@ -57,6 +58,8 @@ public final class ProxyServer implements AutoCloseable {
         new ClassLoaderMetrics().bindTo(registry);
         new ProcessorMetrics().bindTo(registry);
         new UptimeMetrics().bindTo(registry);
+        // process_files_open_files / process_files_max_files: a relay holds two sockets per session.
+        new FileDescriptorMetrics().bindTo(registry);
         ProxyRuntime runtime = new ProxyRuntime(config, new ProxyMetrics(registry));
         // The endpoint comes up first and says "not ready" until every listener is bound.
         java.util.concurrent.atomic.AtomicBoolean bound = new java.util.concurrent.atomic.AtomicBoolean();
@@ -94,6 +97,7 @@ public final class ProxyServer implements AutoCloseable {
             throw e;
         }
         bound.set(true);
+        publishBuildInfo(runtime);
         LOG.info("smtp-tls-proxy {} running; metrics on http://{}:{}/metrics", ProxyVersion.version(),
                 metricsAddress.host(), ops.port());
         return new ProxyServer(registry, runtime, ops, metricsAddress);
@@ -126,11 +130,17 @@ public final class ProxyServer implements AutoCloseable {
      */
     public List<String> reload(ProxyConfig next) throws SSLException {
         List<String> needRestart = new ArrayList<>(runtime.reload(next));
+        publishBuildInfo(runtime);
         if (!next.metrics().address().equals(metricsAddress)) {
             needRestart.add("metrics.address " + next.metrics().address() + " needs a restart; still serving "
                     + metricsAddress);
         }
         return needRestart;
+    }
+
+    /** build_info follows the TLS provider in force: a reload may switch it. */
+    private static void publishBuildInfo(ProxyRuntime runtime) {
+        runtime.metrics().buildInfo(ProxyVersion.version(), ProxyVersion.nettyVersion(), runtime.tlsProviderLabel());
     }
 
     public PrometheusMeterRegistry registry() {
