@@ -5,18 +5,13 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import ch.qos.logback.classic.Logger;
-import ch.qos.logback.classic.spi.ILoggingEvent;
-import ch.qos.logback.core.read.ListAppender;
 import java.io.ByteArrayOutputStream;
 import java.nio.charset.StandardCharsets;
 import java.util.Arrays;
 import java.util.List;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
-import org.slf4j.LoggerFactory;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.smtptlsproxy.testkit.SmtpTestClient;
 
 /**
@@ -29,23 +24,8 @@ class EnvelopeExactnessTest {
 
     private static final byte[] MESSAGE = "Subject: exact\r\n\r\nbody\r\n".getBytes(StandardCharsets.US_ASCII);
 
-    private ListAppender<ILoggingEvent> log;
-
-    @BeforeEach
-    void captureTransactionLog() {
-        log = new ListAppender<>();
-        log.start();
-        ((Logger) LoggerFactory.getLogger("smtp-tls-proxy.transactions")).addAppender(log);
-    }
-
-    @AfterEach
-    void stopCapturing() {
-        ((Logger) LoggerFactory.getLogger("smtp-tls-proxy.transactions")).detachAppender(log);
-    }
-
-    private List<String> logLines() {
-        return log.list.stream().map(ILoggingEvent::getFormattedMessage).toList();
-    }
+    @RegisterExtension
+    final TransactionLogCapture log = new TransactionLogCapture();
 
     private static byte[] utf8(String text) {
         return text.getBytes(StandardCharsets.UTF_8);
@@ -85,8 +65,8 @@ class EnvelopeExactnessTest {
             assertArrayEquals(utf8("RCPT TO:<" + recipient + ">"), upstreamLine(fixture, "RCPT"));
             assertTrue(fixture.upstream.messages().get(0).content().contains("(smtp-tls-proxy) with UTF8SMTP\r\n"),
                     "RFC 6531 4.3: " + fixture.upstream.messages().get(0).content());
-            assertTrue(logLines().stream().anyMatch(l -> l.contains("from=<" + sender + ">") && l.contains("outcome=relayed")),
-                    logLines().toString());
+            assertTrue(log.lines().stream().anyMatch(l -> l.contains("from=<" + sender + ">") && l.contains("outcome=relayed")),
+                    log.lines().toString());
         }
     }
 
@@ -212,10 +192,10 @@ class EnvelopeExactnessTest {
             assertEquals(250, client.command("MAIL FROM:<\"local@evil\"@allowed.example>").code());
             String metrics = fixture.metrics();
             assertTrue(metrics.contains("smtp_proxy_messages_total{outcome=\"rejected\"} 4.0"), metrics);
-            assertEquals(4, logLines().stream().filter(l -> l.contains("outcome=rejected")).count(), logLines().toString());
-            assertTrue(logLines().stream().anyMatch(l -> l.contains("from=<a@other.example>") && l.contains("reply=\"550 5.7.1")),
-                    logLines().toString());
-            assertFalse(logLines().stream().anyMatch(l -> l.contains("outcome=relayed")));
+            assertEquals(4, log.lines().stream().filter(l -> l.contains("outcome=rejected")).count(), log.lines().toString());
+            assertTrue(log.lines().stream().anyMatch(l -> l.contains("from=<a@other.example>") && l.contains("reply=\"550 5.7.1")),
+                    log.lines().toString());
+            assertFalse(log.lines().stream().anyMatch(l -> l.contains("outcome=relayed")));
         }
         try (ProxyFixture fixture = ProxyFixture.builder().usersFile("u:" + org.smtptlsproxy.auth.PasswordHashes.bcrypt("p", 4) + "\n")
                 .plainListener("auth:").plainListener("  required: true").plainListener("  allow_plaintext: true")
@@ -240,7 +220,7 @@ class EnvelopeExactnessTest {
                 reply = e.reply();
             }
             assertEquals(451, reply.code(), reply.toString());
-            String line = logLines().stream().filter(l -> l.contains("outcome=deferred")).findFirst().orElseThrow();
+            String line = log.lines().stream().filter(l -> l.contains("outcome=deferred")).findFirst().orElseThrow();
             assertTrue(line.contains("out_tls=TLSv1."), line);
             assertFalse(line.contains("out_cipher=none"), line);
             assertTrue(line.contains("size=" + message.length + " "), line);

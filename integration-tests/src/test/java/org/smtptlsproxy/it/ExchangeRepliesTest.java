@@ -3,20 +3,15 @@ package org.smtptlsproxy.it;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import ch.qos.logback.classic.Logger;
-import ch.qos.logback.classic.spi.ILoggingEvent;
-import ch.qos.logback.core.read.ListAppender;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
 import java.util.List;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
-import org.slf4j.LoggerFactory;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.smtptlsproxy.testkit.SmtpTestClient;
 
 /**
@@ -30,23 +25,8 @@ class ExchangeRepliesTest {
     private static final byte[] MESSAGE = "Subject: x\r\n\r\nhello\r\n".getBytes(StandardCharsets.US_ASCII);
 
     private final HttpClient http = HttpClient.newHttpClient();
-    private ListAppender<ILoggingEvent> log;
-
-    @BeforeEach
-    void captureTransactionLog() {
-        log = new ListAppender<>();
-        log.start();
-        ((Logger) LoggerFactory.getLogger("smtp-tls-proxy.transactions")).addAppender(log);
-    }
-
-    @AfterEach
-    void stopCapturing() {
-        ((Logger) LoggerFactory.getLogger("smtp-tls-proxy.transactions")).detachAppender(log);
-    }
-
-    private List<String> logLines() {
-        return log.list.stream().map(ILoggingEvent::getFormattedMessage).toList();
-    }
+    @RegisterExtension
+    final TransactionLogCapture log = new TransactionLogCapture();
 
     /** /metrics over HTTP, as Prometheus scrapes it. */
     private String scrape(ProxyFixture fixture) throws Exception {
@@ -84,7 +64,7 @@ class ExchangeRepliesTest {
             SmtpTestClient.Reply mail = client.command("MAIL FROM:<erp@contoso.example>");
             assertEquals(busy, mail.toString(), "verbatim");
             assertTrue(scrape(fixture).contains(series("mail", "4xx", "throttled") + " 1.0"), scrape(fixture));
-            List<String> lines = logLines();
+            List<String> lines = log.lines();
             assertTrue(lines.stream().anyMatch(l -> l.contains("outcome=deferred") && l.endsWith(" reason=throttled")),
                     lines.toString());
         }
@@ -104,7 +84,7 @@ class ExchangeRepliesTest {
             assertEquals(250, client.readReply().code());
             assertTrue(scrape(fixture).contains(series("rcpt", "5xx", "recipient_unknown") + " 1.0"), scrape(fixture));
             assertTrue(scrape(fixture).contains(series("end_of_data", "2xx", "none") + " 1.0"), scrape(fixture));
-            List<String> lines = logLines();
+            List<String> lines = log.lines();
             assertTrue(lines.stream().anyMatch(l -> l.contains("outcome=relayed") && l.contains("accepted=1")
                     && l.endsWith(" reason=recipient_unknown")), lines.toString());
         }
@@ -122,8 +102,8 @@ class ExchangeRepliesTest {
             client.writeDotStuffed(MESSAGE);
             assertEquals(pool, client.readReply().toString());
             assertTrue(scrape(fixture).contains(series("end_of_data", "5xx", "high_risk_pool") + " 1.0"), scrape(fixture));
-            assertTrue(logLines().stream().anyMatch(l -> l.contains("outcome=rejected") && l.endsWith(" reason=high_risk_pool")),
-                    logLines().toString());
+            assertTrue(log.lines().stream().anyMatch(l -> l.contains("outcome=rejected") && l.endsWith(" reason=high_risk_pool")),
+                    log.lines().toString());
         }
     }
 
@@ -141,8 +121,8 @@ class ExchangeRepliesTest {
             assertEquals(451, mail.code(), mail.toString());
             assertTrue(mail.text().endsWith(disabled), "quotes the upstream: " + mail);
             assertTrue(scrape(fixture).contains(series("auth", "5xx", "smtp_auth_disabled") + " 1.0"), scrape(fixture));
-            assertTrue(logLines().stream().anyMatch(l -> l.contains("outcome=deferred") && l.endsWith(" reason=smtp_auth_disabled")),
-                    logLines().toString());
+            assertTrue(log.lines().stream().anyMatch(l -> l.contains("outcome=deferred") && l.endsWith(" reason=smtp_auth_disabled")),
+                    log.lines().toString());
         }
     }
 }

@@ -3,9 +3,6 @@ package org.smtptlsproxy.it;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import ch.qos.logback.classic.Logger;
-import ch.qos.logback.classic.spi.ILoggingEvent;
-import ch.qos.logback.core.read.ListAppender;
 import java.net.Socket;
 import java.net.URI;
 import java.net.http.HttpClient;
@@ -14,10 +11,9 @@ import java.net.http.HttpResponse;
 import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.slf4j.LoggerFactory;
 import org.smtptlsproxy.testkit.Fault;
 import org.smtptlsproxy.testkit.SmtpTestClient;
@@ -27,19 +23,8 @@ import org.smtptlsproxy.testkit.SmtpTestClient;
 class ObservabilityTest {
 
     private final HttpClient http = HttpClient.newHttpClient();
-    private ListAppender<ILoggingEvent> log;
-
-    @BeforeEach
-    void captureTransactionLog() {
-        log = new ListAppender<>();
-        log.start();
-        ((Logger) LoggerFactory.getLogger("smtp-tls-proxy.transactions")).addAppender(log);
-    }
-
-    @AfterEach
-    void stopCapturing() {
-        ((Logger) LoggerFactory.getLogger("smtp-tls-proxy.transactions")).detachAppender(log);
-    }
+    @RegisterExtension
+    final TransactionLogCapture log = new TransactionLogCapture();
 
     private HttpResponse<String> get(ProxyFixture fixture, String path, String accept) throws Exception {
         HttpRequest.Builder request = HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + fixture.proxy.metricsPort() + path));
@@ -47,10 +32,6 @@ class ObservabilityTest {
             request.header("Accept", accept);
         }
         return http.send(request.build(), HttpResponse.BodyHandlers.ofString());
-    }
-
-    private List<String> logLines() {
-        return log.list.stream().map(ILoggingEvent::getFormattedMessage).toList();
     }
 
     @Test
@@ -129,7 +110,7 @@ class ObservabilityTest {
             assertTrue(clients.contains("\"relayed\":3"), clients);
             assertTrue(clients.contains("\"tls_protocol\":\""), clients);
 
-            List<String> lines = logLines();
+            List<String> lines = log.lines();
             assertTrue(lines.stream().anyMatch(l -> l.contains("end=refused:not_allowed")), lines.toString());
             assertTrue(lines.stream().anyMatch(l -> l.contains("in_tls=none") && l.contains("end=quit") && l.contains("transactions=0")),
                     lines.toString());
@@ -153,15 +134,15 @@ class ObservabilityTest {
             assertTrue(metrics.contains("smtp_proxy_upstream_sessions_total{outcome=\"certificate_invalid\"} 1.0"), metrics);
             assertTrue(metrics.contains("smtp_proxy_tls_handshakes_total{outcome=\"failure\",protocol=\"unknown\",side=\"outbound\"} 1.0"), metrics);
             assertTrue(metrics.contains("smtp_proxy_messages_total{outcome=\"deferred\"} 1.0"), metrics);
-            assertTrue(logLines().stream().anyMatch(l -> l.contains("outcome=deferred") && l.contains("rcpts=0")
-                    && l.contains("reply=\"451 4.7.5 upstream")), logLines().toString());
+            assertTrue(log.lines().stream().anyMatch(l -> l.contains("outcome=deferred") && l.contains("rcpts=0")
+                    && l.contains("reply=\"451 4.7.5 upstream")), log.lines().toString());
         }
         try (ProxyFixture fixture = ProxyFixture.builder().faults(Fault.DATA_END_5XX).start();
              SmtpTestClient client = fixture.connect("plain")) {
             client.ehlo("sender.example");
             assertEquals(554, RelayTest.send(client).code());
-            assertTrue(logLines().stream().anyMatch(l -> l.contains("outcome=rejected") && l.contains("reply=\"554 5.6.0")),
-                    logLines().toString());
+            assertTrue(log.lines().stream().anyMatch(l -> l.contains("outcome=rejected") && l.contains("reply=\"554 5.6.0")),
+                    log.lines().toString());
         }
     }
 
