@@ -14,7 +14,6 @@ import java.util.concurrent.CompletableFuture;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.extension.RegisterExtension;
-import org.slf4j.LoggerFactory;
 import org.smtptlsproxy.testkit.Fault;
 import org.smtptlsproxy.testkit.SmtpTestClient;
 
