@@ -216,7 +216,6 @@ public final class OAuth2TokenSource implements AutoCloseable {
         if (fetching == which) {
             fetching = null;
         }
-        listener.refreshed(fetched != null);
         if (fetched != null) {
             if (failures > 0) {
                 LOG.info("upstream XOAUTH2: token endpoint {} answered again after {} failed fetch(es); new token in use",
@@ -227,6 +226,8 @@ public final class OAuth2TokenSource implements AutoCloseable {
             Duration beforeRefreshPoint = Duration.between(fetched.fetchedAt(), fetched.refreshAt());
             Duration jitter = random(min(MAX_REFRESH_JITTER, beforeRefreshPoint.dividedBy(10)));
             schedule(Duration.between(clock.instant(), fetched.refreshAt().minus(jitter)));
+            // Told after the next refresh is scheduled, so whoever hears of it sees the schedule too.
+            listener.refreshed(true);
             return;
         }
         failures++;
@@ -241,6 +242,7 @@ public final class OAuth2TokenSource implements AutoCloseable {
         Duration backoff = min(MAX_RETRY, FIRST_RETRY.multipliedBy(1L << Math.min(failures - 1, 16)));
         // Plus or minus a fifth, so that instances that failed together do not retry together.
         schedule(backoff.multipliedBy(8).dividedBy(10).plus(random(backoff.multipliedBy(4).dividedBy(10))));
+        listener.refreshed(false);
     }
 
     private void schedule(Duration delay) {
