@@ -169,8 +169,7 @@ public final class SmtpSession {
     private void drainReplies() {
         boolean wrote = false;
         while (!replies.isEmpty() && replies.peekFirst().isDone()) {
-            Future<SmtpReply> head = replies.pollFirst();
-            SmtpReply reply = head.isSuccess() ? head.getNow() : UpstreamFailure.of(head.cause()).toReply();
+            SmtpReply reply = outcome(replies.pollFirst());
             out.write(reply);
             wrote = true;
             if (reply.code() >= 500 && reply.code() <= 504 && errors >= MAX_ERRORS && phase != Phase.CLOSING) {
@@ -194,6 +193,11 @@ public final class SmtpSession {
                 requestNext();
             }
         }
+    }
+
+    /** A completed reply; a delivery's future that failed all the same counts as a lost upstream. */
+    private static SmtpReply outcome(Future<SmtpReply> reply) {
+        return reply.isSuccess() ? reply.getNow() : UpstreamFailure.of(reply.cause()).toReply();
     }
 
     // ---- commands -----------------------------------------------------------------------------
@@ -333,7 +337,7 @@ public final class SmtpSession {
         transaction = txn;
         Future<SmtpReply> reply = relay.mail(sender);
         reply.addListener(r -> {
-            SmtpReply mailReply = reply.getNow();
+            SmtpReply mailReply = outcome(reply);
             if (!mailReply.isPositiveCompletion()) {
                 endTransaction(txn, mailReply, 0);
             }
@@ -401,7 +405,7 @@ public final class SmtpSession {
         txn.recipients++;
         Future<SmtpReply> reply = txn.delivery.rcpt(recipient);
         reply.addListener(r -> {
-            SmtpReply rcptReply = reply.getNow();
+            SmtpReply rcptReply = outcome(reply);
             txn.recipientReply(rcptReply); // for the log's reason=
             if (rcptReply.isPositiveCompletion()) {
                 txn.accepted++;
@@ -439,7 +443,7 @@ public final class SmtpSession {
         readWhenDrained = true;
         Future<SmtpReply> dataReply = txn.delivery.data();
         dataReply.addListener(r -> {
-            SmtpReply deliveryReply = dataReply.getNow();
+            SmtpReply deliveryReply = outcome(dataReply);
             SmtpReply ownReply = transaction != txn ? Replies.NEED_MAIL
                     : txn.accepted == 0 ? Replies.NO_VALID_RECIPIENTS : null;
             if (ownReply == null && deliveryReply.code() == 354) {
@@ -580,7 +584,7 @@ public final class SmtpSession {
         Future<SmtpReply> reply = txn.delivery.endOfData(last);
         reply.addListener(r -> {
             context.metrics().relayed(System.nanoTime() - dataEnd);
-            endTransaction(txn, reply.getNow(), size);
+            endTransaction(txn, outcome(reply), size);
         });
         reply(reply);
         continueAfter("DATA");
