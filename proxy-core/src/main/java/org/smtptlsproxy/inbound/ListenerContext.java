@@ -3,6 +3,7 @@ package org.smtptlsproxy.inbound;
 import io.netty.handler.ssl.SslContext;
 import java.util.concurrent.Executor;
 import org.smtptlsproxy.auth.UserDirectory;
+import org.smtptlsproxy.delivery.Delivery;
 import org.smtptlsproxy.config.Limits;
 import org.smtptlsproxy.config.ListenerConfig;
 import org.smtptlsproxy.metrics.ClientRegistry;
@@ -16,6 +17,7 @@ import org.smtptlsproxy.outbound.UpstreamPool;
  * @param tls          null for a listener without TLS
  * @param users        null unless the listener has inbound AUTH
  * @param blockingWork runs password checks, never on an event loop
+ * @param delivery     where the listener's messages go (cut-through for every listener today)
  */
 public record ListenerContext(
         ListenerConfig listener,
@@ -30,7 +32,8 @@ public record ListenerContext(
         ClientRegistry clients,
         Shutdown shutdown,
         UserDirectory users,
-        Executor blockingWork) {
+        Executor blockingWork,
+        Delivery delivery) {
 
     public String name() {
         return listener.name();

@@ -1,7 +1,6 @@
 package org.smtptlsproxy.inbound;
 
-import org.smtptlsproxy.outbound.UpstreamSession;
-import org.smtptlsproxy.outbound.UpstreamTransaction;
+import org.smtptlsproxy.delivery.DeliveryTransaction;
 import org.smtptlsproxy.smtp.MailPath;
 import org.smtptlsproxy.smtp.SmtpReply;
 import org.smtptlsproxy.smtp.UpstreamReplyReason;
@@ -11,21 +10,17 @@ final class MailTransaction {
 
     final MailPath sender;
     final long startedNanos = System.nanoTime();
-    /** Carries MAIL, RCPT and DATA to the upstream, behind the probe of a reused session. */
-    final UpstreamTransaction upstream;
+    /** Where the envelope and content go: relayed or stored, the session does not know. */
+    final DeliveryTransaction delivery;
     int recipients;
     int accepted;
-    boolean mailAccepted;
     boolean inData;
-    long dataEndNanos;
     /** Set when the proxy itself decided the transaction's end (bare newline, size, lost upstream). */
     SmtpReply abortReply;
-    /** Set by the MAIL step when the upstream lacks an extension the sender's parameters need. */
-    SmtpReply unsupportedUpstream;
 
-    MailTransaction(MailPath sender, UpstreamTransaction upstream) {
+    MailTransaction(MailPath sender, DeliveryTransaction delivery) {
         this.sender = sender;
-        this.upstream = upstream;
+        this.delivery = delivery;
     }
 
     /** The first Exchange-specific reason among the upstream's RCPT replies (null: none yet). */
@@ -50,10 +45,5 @@ final class MailTransaction {
             return recipientReason.label();
         }
         return reason.label();
-    }
-
-    /** The upstream session, once it has proven alive. */
-    UpstreamSession session() {
-        return upstream.session();
     }
 }

@@ -14,6 +14,7 @@ import org.smtptlsproxy.auth.OAuth2TokenSource;
 import org.smtptlsproxy.auth.UserDirectory;
 import org.smtptlsproxy.config.AuthMechanism;
 import org.smtptlsproxy.config.UpstreamAuth;
+import org.smtptlsproxy.delivery.CutThroughDelivery;
 import org.smtptlsproxy.inbound.Shutdown;
 import org.smtptlsproxy.metrics.ClientRegistry;
 import org.smtptlsproxy.smtp.Replies;
@@ -271,7 +272,8 @@ public final class ProxyRuntime implements AutoCloseable {
     private ListenerContext context(ProxyConfig config, ListenerConfig listener, SslContext serverTls, UserDirectory users,
                                     UpstreamPool pool) {
         return new ListenerContext(listener, serverTls, config.hostname(), config.limits(),
-                config.receivedHeader(), pool, metrics, limiter, authThrottle, clients, shutdown, users, authWork);
+                config.receivedHeader(), pool, metrics, limiter, authThrottle, clients, shutdown, users, authWork,
+                new CutThroughDelivery(pool));
     }
 
     /** Listener name to the address it is bound to (port 0 in the config becomes the real port). */
