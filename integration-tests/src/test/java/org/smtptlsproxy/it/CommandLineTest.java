@@ -51,6 +51,41 @@ class CommandLineTest {
         Run run = run("check", "--config", dir.resolve("config.yaml").toString());
         assertEquals(0, run.exit(), run.err());
         assertTrue(run.out().contains("OK"), run.out());
+        assertTrue(run.out().contains("listeners[0].tls.certificate: RSA 2048, CN=localhost, names localhost, 127.0.0.1, valid until "),
+                run.out());
+    }
+
+    @Test
+    void checkReportsBothCertificatesOfADualCertificateListenerAndRefusesSwappedKeyTypes() throws Exception {
+        Path dir = Files.createTempDirectory("check-dual");
+        TestPki.PemFiles rsa = ProxyFixture.LOCALHOST.writePem(dir, "server", KeyFormat.PKCS1);
+        TestPki.PemFiles ec = DualCertificateTest.EC_LOCALHOST.writePem(dir, "server-ec", KeyFormat.SEC1);
+        String config = String.join("\n",
+                "listeners:",
+                "  - name: lan",
+                "    address: 0.0.0.0:2525",
+                "    tls:",
+                "      mode: starttls",
+                "      certificate: " + rsa.certificate(),
+                "      key: " + rsa.key(),
+                "      ec_certificate: " + ec.certificate(),
+                "      ec_key: " + ec.key(),
+                "upstream:",
+                "  host: contoso-com.mail.protection.outlook.com",
+                "");
+        Files.writeString(dir.resolve("config.yaml"), config);
+        Run run = run("check", "--config", dir.resolve("config.yaml").toString());
+        assertEquals(0, run.exit(), run.err());
+        assertTrue(run.out().contains("listeners[0].tls.certificate: RSA 2048, CN=localhost"), run.out());
+        assertTrue(run.out().contains("listeners[0].tls.ec_certificate: EC 256, CN=localhost"), run.out());
+
+        Files.writeString(dir.resolve("config.yaml"), config.replace("      ec_", "      rsa_").replace("      certificate", "      ec_certificate")
+                .replace("      key", "      ec_key").replace("      rsa_", "      "));
+        run = run("check", "--config", dir.resolve("config.yaml").toString());
+        assertEquals(1, run.exit(), run.out());
+        assertTrue(run.err().contains("listeners[0].tls.ec_key (line 7): an ECDSA key is expected here, this is RSA"), run.err());
+        assertTrue(run.err().contains("listeners[0].tls.key (line 9): with ec_certificate set, certificate and key must be the RSA pair"),
+                run.err());
     }
 
     @Test

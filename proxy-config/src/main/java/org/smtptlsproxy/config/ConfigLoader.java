@@ -36,6 +36,8 @@ public final class ConfigLoader {
 
     static final List<String> INBOUND_PROTOCOLS = List.of("TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3");
     private static final int MAX_CONFIG_BYTES = 1 << 20;
+    private static final int MAX_SESSION_CACHE_SIZE = 1_000_000;
+    private static final Duration MAX_SESSION_TIMEOUT = Duration.ofHours(24);
 
     private final Map<String, String> environment;
 
@@ -207,18 +209,38 @@ public final class ConfigLoader {
                 }
             }
             List<String> ciphers = s.strings("ciphers");
+            int sessionCacheSize = s.integer("session_cache_size", InboundTls.DEFAULT_SESSION_CACHE_SIZE, 1);
+            if (sessionCacheSize > MAX_SESSION_CACHE_SIZE) {
+                s.problem("session_cache_size", "at most " + MAX_SESSION_CACHE_SIZE + " sessions");
+            }
+            Duration sessionTimeout = s.duration("session_timeout", InboundTls.DEFAULT_SESSION_TIMEOUT);
+            if (sessionTimeout.compareTo(MAX_SESSION_TIMEOUT) > 0 || sessionTimeout.toSeconds() < 1) {
+                // RFC 5246 F.1.4: a session ID lives at most 24 hours; a ticket no longer than that either.
+                s.problem("session_timeout", "between 1s and 24h");
+            }
             TlsIdentity identity = null;
+            TlsIdentity ecIdentity = null;
             if (mode == InboundTlsMode.NONE) {
-                for (String key : List.of("certificate", "key")) {
+                for (String key : List.of("certificate", "key", "ec_certificate", "ec_key")) {
                     if (s.has(key)) {
                         s.problem(key, "not used when mode is none");
                     }
                 }
             } else {
                 identity = identity(s, "certificate", "key", true);
+                ecIdentity = identity(s, "ec_certificate", "ec_key", false);
+                if (ecIdentity != null && !"EC".equals(ecIdentity.key().getAlgorithm())) {
+                    s.problem("ec_key", "an ECDSA key is expected here, this is " + ecIdentity.key().getAlgorithm()
+                            + " (put the RSA certificate and key in certificate and key)");
+                }
+                if (ecIdentity != null && identity != null && !"RSA".equals(identity.key().getAlgorithm())) {
+                    s.problem("key", "with ec_certificate set, certificate and key must be the RSA pair, this key is "
+                            + identity.key().getAlgorithm());
+                }
             }
             s.finish();
-            return new InboundTls(mode, identity, protocols, ciphers == null ? List.of() : ciphers);
+            return new InboundTls(mode, identity, ecIdentity, protocols, ciphers == null ? List.of() : ciphers,
+                    sessionCacheSize, sessionTimeout);
         }
 
         /** Reads and cross-checks a certificate chain and its key; null if either is absent or bad. */

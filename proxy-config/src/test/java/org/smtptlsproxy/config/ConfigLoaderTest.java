@@ -228,6 +228,66 @@ class ConfigLoaderTest {
     }
 
     @Test
+    void aListenerTakesAnRsaAndAnEcdsaCertificate() throws Exception {
+        ProxyConfig config = load(MINIMAL.replace("  - address: 127.0.0.1:2525", """
+                  - address: 127.0.0.1:2525
+                    tls:
+                      mode: starttls
+                      certificate: rsa-pkcs1.pem
+                      key: rsa-pkcs1.key
+                      ec_certificate: ec-sec1.pem
+                      ec_key: ec-sec1.key
+                      session_cache_size: 1000
+                      session_timeout: 10m"""));
+        InboundTls tls = config.listeners().get(0).tls();
+        assertEquals("RSA", tls.identity().key().getAlgorithm());
+        assertEquals("EC", tls.ecIdentity().key().getAlgorithm());
+        assertEquals(List.of(tls.identity(), tls.ecIdentity()), tls.identities());
+        assertEquals(1000, tls.sessionCacheSize());
+        assertEquals(Duration.ofMinutes(10), tls.sessionTimeout());
+        InboundTls single = load(MINIMAL.replace("  - address: 127.0.0.1:2525", """
+                  - address: 127.0.0.1:2525
+                    tls:
+                      mode: starttls
+                      certificate: ec-sec1.pem
+                      key: ec-sec1.key""")).listeners().get(0).tls();
+        assertNull(single.ecIdentity());
+        assertEquals(InboundTls.DEFAULT_SESSION_CACHE_SIZE, single.sessionCacheSize());
+        assertEquals(Duration.ofHours(1), single.sessionTimeout());
+    }
+
+    @Test
+    void theCertificatePairsMustHoldTheKeyTypesTheirNamesSay() {
+        List<String> swapped = problems(MINIMAL.replace("  - address: 127.0.0.1:2525", """
+                  - address: 127.0.0.1:2525
+                    tls:
+                      mode: starttls
+                      certificate: ec-sec1.pem
+                      key: ec-sec1.key
+                      ec_certificate: rsa-pkcs8.pem
+                      ec_key: rsa-pkcs8.key"""));
+        assertTrue(swapped.stream().anyMatch(p -> p.matches(
+                "listeners\\[0]\\.tls\\.ec_key \\(line 8\\): an ECDSA key is expected here, this is RSA .*")), swapped.toString());
+        assertTrue(swapped.stream().anyMatch(p -> p.matches(
+                "listeners\\[0]\\.tls\\.key \\(line 6\\): with ec_certificate set, certificate and key must be the RSA pair, this key is EC")),
+                swapped.toString());
+        List<String> half = problems(MINIMAL.replace("  - address: 127.0.0.1:2525", """
+                  - address: 127.0.0.1:2525
+                    tls:
+                      mode: starttls
+                      certificate: rsa-pkcs8.pem
+                      key: rsa-pkcs8.key
+                      ec_certificate: ec-sec1.pem
+                      session_cache_size: 0
+                      session_timeout: 25h"""));
+        assertTrue(half.stream().anyMatch(p -> p.startsWith("listeners[0].tls.ec_key (line ") && p.endsWith("required")), half.toString());
+        assertTrue(half.stream().anyMatch(p -> p.startsWith("listeners[0].tls.session_cache_size (line 8): must be at least 1")),
+                half.toString());
+        assertTrue(half.stream().anyMatch(p -> p.startsWith("listeners[0].tls.session_timeout (line 9): between 1s and 24h")),
+                half.toString());
+    }
+
+    @Test
     void expiredCertificateIsRefused() {
         List<String> problems = problems(MINIMAL.replace("  - address: 127.0.0.1:2525", """
                   - address: 127.0.0.1:2525

@@ -191,9 +191,7 @@ public final class SmtpSessionHandler extends ChannelInboundHandlerAdapter imple
                 SSLSession tls = ssl.engine().getSession();
                 session.tlsEstablished(tls.getProtocol(), tls.getCipherSuite());
                 context.metrics().tlsHandshake(ProxyMetrics.Side.INBOUND, tls.getProtocol(), tls.getCipherSuite(), elapsed);
-                if (SessionResumption.resumed(ssl.engine())) {
-                    context.metrics().tlsSessionResumed(ProxyMetrics.Side.INBOUND);
-                }
+                context.metrics().inboundHandshake(context.name(), tls.getProtocol(), SessionResumption.resumed(ssl.engine()));
             } else {
                 context.metrics().tlsHandshake(ProxyMetrics.Side.INBOUND, null, false, elapsed);
                 context.metrics().tlsHandshakeFailed(ProxyMetrics.Side.INBOUND, TlsFailures.label(f.cause()));

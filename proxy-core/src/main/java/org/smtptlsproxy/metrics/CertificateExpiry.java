@@ -18,7 +18,8 @@ import javax.net.ssl.SSLSession;
  * and has to be recomputed by every reader anyway.
  *
  * <p>{@code certificate} is {@code listener} (one series per TLS listener, labelled with its
- * name, from the configured file), {@code upstream} (the leaf the upstream presented in the last
+ * name, from the configured file), {@code listener_ec} (a listener's second, ECDSA certificate,
+ * when it has one), {@code upstream} (the leaf the upstream presented in the last
  * successful handshake) or {@code upstream_client} (the client certificate the proxy presents
  * upstream). The two upstream series carry {@code listener=""}, which Prometheus reads as no
  * label at all.
@@ -26,6 +27,7 @@ import javax.net.ssl.SSLSession;
 public final class CertificateExpiry {
 
     public static final String LISTENER = "listener";
+    public static final String LISTENER_EC = "listener_ec";
     public static final String UPSTREAM = "upstream";
     public static final String UPSTREAM_CLIENT = "upstream_client";
 
@@ -43,6 +45,11 @@ public final class CertificateExpiry {
     /** The certificate a TLS listener serves (leaf first in {@code chain}); null: the listener has no TLS. */
     public void listener(String name, X509Certificate leaf) {
         set(LISTENER, name, leaf);
+    }
+
+    /** A TLS listener's ECDSA certificate ({@code tls.ec_certificate}); null: it has none (the series goes away). */
+    public void listenerEc(String name, X509Certificate leaf) {
+        set(LISTENER_EC, name, leaf);
     }
 
     /** The client certificate presented upstream; null: none configured (the series goes away). */
@@ -85,7 +92,7 @@ public final class CertificateExpiry {
         }
         AtomicLong value = new AtomicLong(notAfter);
         Gauge gauge = Gauge.builder("smtp.proxy.certificate.expiry.timestamp", value, millis -> millis.get() / 1000.0)
-                .description("notAfter of the certificate, Unix seconds: listener (configured), upstream (last seen leaf), "
+                .description("notAfter of the certificate, Unix seconds: listener and listener_ec (configured), upstream (last seen leaf), "
                         + "upstream_client (configured)")
                 .baseUnit("seconds")
                 .tags("certificate", certificate, "listener", listener)

@@ -299,6 +299,33 @@ public final class ProxyMetrics {
         resumedCounter(side).increment();
     }
 
+    /**
+     * A successful inbound handshake on {@code listener}, full or resumed ({@code resumed} is
+     * always false with the JDK provider, whose engine does not tell): counted in
+     * {@code smtp_proxy_tls_inbound_handshakes_total{listener,protocol,resumed}}, and a resumed one
+     * also in {@code smtp_proxy_tls_sessions_resumed_total{side="inbound"}}.
+     */
+    public void inboundHandshake(String listener, String protocol, boolean resumed) {
+        inboundHandshakeCounter(listener, TlsLabels.protocol(protocol), resumed).increment();
+        if (resumed) {
+            resumedCounter(Side.INBOUND).increment();
+        }
+    }
+
+    /** Creates a TLS listener's series of full and resumed handshakes at zero, for each protocol it accepts. */
+    public void registerTlsListener(String listener, List<String> protocols) {
+        for (String protocol : protocols) {
+            inboundHandshakeCounter(listener, TlsLabels.protocol(protocol), false);
+            inboundHandshakeCounter(listener, TlsLabels.protocol(protocol), true);
+        }
+    }
+
+    private Counter inboundHandshakeCounter(String listener, String protocol, boolean resumed) {
+        return counter("smtp.proxy.tls.inbound.handshakes",
+                "Successful inbound TLS handshakes by listener and protocol, resumed (abbreviated) or full",
+                "listener", listener, "protocol", protocol, "resumed", resumed ? "true" : "false");
+    }
+
     private Counter resumedCounter(Side side) {
         return counter("smtp.proxy.tls.sessions.resumed", "TLS handshakes that resumed an earlier session (BoringSSL)",
                 "side", side.label());

@@ -49,6 +49,7 @@ import org.smtptlsproxy.metrics.ProxyMetrics;
 import io.netty.util.concurrent.MultithreadEventExecutorGroup;
 import org.smtptlsproxy.outbound.UpstreamConnector;
 import org.smtptlsproxy.outbound.UpstreamPool;
+import org.smtptlsproxy.tls.TicketKeys;
 import org.smtptlsproxy.tls.TlsContextFactory;
 
 /**
@@ -82,6 +83,8 @@ public final class ProxyRuntime implements AutoCloseable {
     private final ChannelGroup sessions;
     private final ClientRegistry clients = new ClientRegistry();
     private final Shutdown shutdown = new Shutdown();
+    /** Inbound session-ticket keys: the process's, kept across reloads so that senders still resume. */
+    private final TicketKeys ticketKeys = new TicketKeys();
 
     public ProxyRuntime(ProxyConfig config, ProxyMetrics metrics) {
         this(config, metrics, Transport.best());
@@ -118,6 +121,9 @@ public final class ProxyRuntime implements AutoCloseable {
         for (int index = 0; index < config.listeners().size(); index++) {
             ListenerConfig listener = config.listeners().get(index);
             metrics.registerListener(listener.name());
+            if (listener.tls().mode() != InboundTlsMode.NONE) {
+                metrics.registerTlsListener(listener.name(), listener.tls().protocols());
+            }
             AtomicReference<ListenerContext> context = new AtomicReference<>(newContext(config, listener, pool, tlsFactory));
             ServerBootstrap bootstrap = new ServerBootstrap()
                     .group(acceptors, workers)
@@ -140,6 +146,10 @@ public final class ProxyRuntime implements AutoCloseable {
             LOG.info("listener {} on {} (tls {})", listener.name(), bound, listener.tls().mode().name().toLowerCase(Locale.ROOT));
         }
         certificatesInForce(config);
+        // Off the I/O loops: rotating waits for a reload in progress.
+        long rotation = TicketKeys.ROTATION.toMillis();
+        acceptors.next().scheduleAtFixedRate(() -> authWork.execute(this::rotateTicketKeys), rotation, rotation,
+                TimeUnit.MILLISECONDS);
         LOG.info("relaying to {} ({}, TLS provider {}, transport {})", config.upstream().address(),
                 config.upstream().tls().mode().name().toLowerCase(Locale.ROOT), tlsFactory.providerName(), transport.name());
         return this;
@@ -213,6 +223,7 @@ public final class ProxyRuntime implements AutoCloseable {
         for (ListenerConfig listener : config.listeners()) {
             if (boundListeners.containsKey(listener.name())) {
                 metrics.certificates().listener(listener.name(), leaf(listener.tls().identity()));
+                metrics.certificates().listenerEc(listener.name(), leaf(listener.tls().ecIdentity()));
             }
         }
         metrics.certificates().upstreamClient(leaf(config.upstream().tls().clientIdentity()));
@@ -262,9 +273,20 @@ public final class ProxyRuntime implements AutoCloseable {
         return tokens;
     }
 
+    /**
+     * A new key encrypts inbound session tickets from now on, the previous one still decrypts
+     * (every {@link TicketKeys#ROTATION}); applied to the contexts new connections get.
+     */
+    public synchronized void rotateTicketKeys() {
+        ticketKeys.rotate();
+        listenerContexts.values().forEach(context -> ticketKeys.applyTo(context.get().tls()));
+        LOG.debug("inbound session ticket keys rotated");
+    }
+
     private ListenerContext newContext(ProxyConfig config, ListenerConfig listener, UpstreamPool pool,
                                        TlsContextFactory tlsFactory) throws SSLException {
-        SslContext serverTls = listener.tls().mode() == InboundTlsMode.NONE ? null : tlsFactory.serverContext(listener.tls());
+        SslContext serverTls = listener.tls().mode() == InboundTlsMode.NONE ? null
+                : tlsFactory.serverContext(listener.tls(), listener.name(), ticketKeys);
         UserDirectory users = listener.auth() == null ? null : new UserDirectory(listener.auth().users());
         return context(config, listener, serverTls, users, pool);
     }

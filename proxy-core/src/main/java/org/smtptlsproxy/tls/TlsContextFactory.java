@@ -2,10 +2,17 @@ package org.smtptlsproxy.tls;
 
 import io.netty.handler.ssl.ApplicationProtocolConfig;
 import io.netty.handler.ssl.OpenSsl;
+import io.netty.handler.ssl.OpenSslCredential;
+import io.netty.handler.ssl.OpenSslCredentialBuilder;
+import io.netty.handler.ssl.OpenSslServerSessionContext;
 import io.netty.handler.ssl.SslContext;
 import io.netty.handler.ssl.SslContextBuilder;
 import io.netty.handler.ssl.SslProvider;
 import io.netty.handler.ssl.SupportedCipherSuiteFilter;
+import java.nio.charset.StandardCharsets;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.security.cert.X509Certificate;
 import java.util.List;
 import javax.net.ssl.SSLException;
 import javax.net.ssl.TrustManager;
@@ -85,14 +92,76 @@ public final class TlsContextFactory {
         return provider == SslProvider.JDK ? "JDK " + System.getProperty("java.version") : OpenSsl.versionString();
     }
 
+    /** A listener's context without shared ticket keys (BoringSSL then makes its own): for `check`. */
     public SslContext serverContext(InboundTls tls) throws SSLException {
+        return serverContext(tls, "", null);
+    }
+
+    /**
+     * A listener's context. With {@code tls.ecIdentity()} it holds two certificates and serves the
+     * ECDSA one to clients that can use it (an ECDHE-ECDSA suite in TLS 1.0-1.2, an ECDSA signature
+     * scheme in TLS 1.3), the RSA one to the rest. Resumption: session IDs in a cache of
+     * {@code sessionCacheSize} sessions, and tickets encrypted with {@code ticketKeys}, which
+     * outlive this context (a reload builds a new one and senders still resume); both expire after
+     * {@code sessionTimeout}. {@code listener} names the session ID context, so that a session
+     * resumes only on the listener that made it.
+     */
+    public SslContext serverContext(InboundTls tls, String listener, TicketKeys ticketKeys) throws SSLException {
         TlsIdentity identity = tls.identity();
-        return SslContextBuilder.forServer(identity.key(), identity.chain())
-                .sslProvider(provider)
-                .protocols(tls.protocols())
-                .ciphers(tls.ciphers().isEmpty() ? DEFAULT_INBOUND_CIPHERS : tls.ciphers(), SupportedCipherSuiteFilter.INSTANCE)
-                .applicationProtocolConfig(ApplicationProtocolConfig.DISABLED)
-                .build();
+        OpenSslCredential ecCredential = null;
+        SslContext context;
+        try {
+            SslContextBuilder builder;
+            if (tls.ecIdentity() != null && provider == SslProvider.JDK) {
+                // The JDK's key manager is asked for a key type per suite (TLS 1.0-1.2) or per
+                // signature scheme the client offers (TLS 1.3) and answers with the entry of that type.
+                builder = SslContextBuilder.forServer(DualKeyManager.factory(identity, tls.ecIdentity()));
+            } else {
+                builder = SslContextBuilder.forServer(identity.key(), identity.chain());
+                if (tls.ecIdentity() != null) {
+                    // A BoringSSL credential: BoringSSL takes the first one the client can use,
+                    // the ECDSA one before the RSA certificate of the key manager. Two entries in
+                    // Netty's key manager would not do: in TLS 1.0-1.2 it picks by the server's
+                    // own cipher order and would hand RSA-only senders the ECDSA certificate.
+                    ecCredential = OpenSslCredentialBuilder.forX509(tls.ecIdentity().key(), chain(tls.ecIdentity())).build();
+                    builder.addCredential(ecCredential);
+                }
+            }
+            context = builder
+                    .sslProvider(provider)
+                    .protocols(tls.protocols())
+                    .ciphers(tls.ciphers().isEmpty() ? DEFAULT_INBOUND_CIPHERS : tls.ciphers(), SupportedCipherSuiteFilter.INSTANCE)
+                    .applicationProtocolConfig(ApplicationProtocolConfig.DISABLED)
+                    .sessionCacheSize(tls.sessionCacheSize())
+                    .sessionTimeout(tls.sessionTimeout().toSeconds())
+                    .build();
+        } finally {
+            if (ecCredential != null) {
+                ecCredential.release(); // the context holds its own reference
+            }
+        }
+        if (context.sessionContext() instanceof OpenSslServerSessionContext sessions) {
+            sessions.setSessionIdContext(sessionIdContext(listener));
+            if (ticketKeys != null) {
+                // Also turns tickets on for TLS 1.0-1.2, which Netty leaves off unless TLS 1.3
+                // is enabled: a listener of legacy senders wants them as much.
+                ticketKeys.applyTo(context);
+            }
+        }
+        return context;
+    }
+
+    /** At most 32 octets (SSL_MAX_SID_CTX_LENGTH), the same for the same listener in every context. */
+    static byte[] sessionIdContext(String listener) {
+        try {
+            return MessageDigest.getInstance("SHA-256").digest(("smtp-tls-proxy listener " + listener).getBytes(StandardCharsets.UTF_8));
+        } catch (NoSuchAlgorithmException e) {
+            throw new IllegalStateException("every Java has SHA-256", e);
+        }
+    }
+
+    private static X509Certificate[] chain(TlsIdentity identity) {
+        return identity.chain().toArray(X509Certificate[]::new);
     }
 
     /**

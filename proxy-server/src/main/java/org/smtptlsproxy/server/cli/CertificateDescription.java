@@ -40,6 +40,13 @@ final class CertificateDescription {
         return lines;
     }
 
+    /** One line: key, subject, names and the last day of validity, e.g. for `check`. */
+    static String summary(X509Certificate certificate, Instant now) {
+        Instant to = certificate.getNotAfter().toInstant();
+        return key(certificate.getPublicKey()) + ", " + certificate.getSubjectX500Principal().getName() + ", names "
+                + names(certificate) + ", valid until " + day(to) + (now.isAfter(to) ? " (EXPIRED)" : "");
+    }
+
     private static String names(X509Certificate certificate) {
         Collection<List<?>> alternatives;
         try {

@@ -1,10 +1,12 @@
 package org.smtptlsproxy.server.cli;
 
 import java.io.PrintWriter;
+import java.time.Instant;
 import java.util.concurrent.Callable;
 import org.smtptlsproxy.config.ConfigException;
 import org.smtptlsproxy.config.ConfigLoader;
 import org.smtptlsproxy.config.ConfigProblem;
+import org.smtptlsproxy.config.InboundTls;
 import org.smtptlsproxy.config.ProxyConfig;
 import org.smtptlsproxy.server.lifecycle.StartupChecks;
 import picocli.CommandLine;
@@ -33,6 +35,7 @@ public final class CheckCommand implements Callable<Integer> {
             StartupChecks.verify(loaded);
             out.println(config.file() + ": OK (" + loaded.listeners().size() + " listener"
                     + (loaded.listeners().size() == 1 ? "" : "s") + ", upstream " + loaded.upstream().address() + ")");
+            certificates(loaded, out);
             out.flush();
             return 0;
         } catch (ConfigException e) {
@@ -41,6 +44,21 @@ public final class CheckCommand implements Callable<Integer> {
             }
             err.flush();
             return 1;
+        }
+    }
+
+    /** Each certificate a listener serves, so that an administrator sees which file holds what and until when. */
+    private static void certificates(ProxyConfig config, PrintWriter out) {
+        Instant now = Instant.now();
+        for (int i = 0; i < config.listeners().size(); i++) {
+            InboundTls tls = config.listeners().get(i).tls();
+            String path = "listeners[" + i + "].tls.";
+            if (tls.identity() != null) {
+                out.println("  " + path + "certificate: " + CertificateDescription.summary(tls.identity().chain().get(0), now));
+            }
+            if (tls.ecIdentity() != null) {
+                out.println("  " + path + "ec_certificate: " + CertificateDescription.summary(tls.ecIdentity().chain().get(0), now));
+            }
         }
     }
 }
