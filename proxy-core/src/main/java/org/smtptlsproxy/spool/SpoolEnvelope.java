@@ -37,6 +37,9 @@ public record SpoolEnvelope(
         Objects.requireNonNull(senderParameters, "senderParameters");
         Objects.requireNonNull(nextAttempt, "nextAttempt");
         recipients = List.copyOf(recipients);
+        // Milliseconds are what the file keeps: an envelope read back equals the one written.
+        arrival = arrival.truncatedTo(java.time.temporal.ChronoUnit.MILLIS);
+        nextAttempt = nextAttempt.truncatedTo(java.time.temporal.ChronoUnit.MILLIS);
         if (recipients.isEmpty()) {
             throw new IllegalArgumentException("a message needs at least one recipient");
         }
