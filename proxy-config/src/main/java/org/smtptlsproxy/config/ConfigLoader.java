@@ -116,7 +116,8 @@ public final class ConfigLoader {
                 root.problem("hostname", "'" + hostname + "' is not a valid host name");
             }
             TlsProvider provider = root.enumeration("tls_provider", TlsProvider.AUTO, TlsProvider.class);
-            List<ListenerConfig> listeners = listeners(root);
+            SpoolConfig spool = spool(root.section("spool"));
+            List<ListenerConfig> listeners = listeners(root, spool);
             UpstreamConfig upstream = upstream(root);
             Limits limits = limits(root.section("limits"));
             boolean receivedHeader = root.bool("received_header", true);
@@ -130,10 +131,10 @@ public final class ConfigLoader {
             loggingSection.finish();
             root.finish();
             return new ProxyConfig(hostname, provider, listeners, upstream, limits, receivedHeader, drainTimeout,
-                    new MetricsConfig(metricsAddress), new LoggingConfig(logFormat));
+                    new MetricsConfig(metricsAddress), new LoggingConfig(logFormat), spool);
         }
 
-        private List<ListenerConfig> listeners(YamlSection root) {
+        private List<ListenerConfig> listeners(YamlSection root, SpoolConfig spool) {
             if (!root.has("listeners")) {
                 root.missing("listeners");
                 return List.of();
@@ -147,7 +148,7 @@ public final class ConfigLoader {
             Set<String> addresses = new HashSet<>();
             for (int i = 0; i < items.size(); i++) {
                 YamlSection section = YamlSection.of(items.get(i), "listeners[" + i + "]", problems, environment);
-                ListenerConfig listener = listener(section, i);
+                ListenerConfig listener = listener(section, i, spool);
                 if (names.putIfAbsent(listener.name(), i) != null) {
                     section.problem("name", "'" + listener.name() + "' is already the name of listeners[" + names.get(listener.name()) + "]");
                 }
@@ -161,7 +162,7 @@ public final class ConfigLoader {
             return listeners;
         }
 
-        private ListenerConfig listener(YamlSection s, int index) {
+        private ListenerConfig listener(YamlSection s, int index, SpoolConfig spool) {
             String name = s.string("name", "listener" + index);
             HostPort address = null;
             if (!s.has("address")) {
@@ -182,9 +183,13 @@ public final class ConfigLoader {
             List<Cidr> allowedClients = cidrs(s, "allowed_clients", Cidr.LOOPBACK);
             List<String> allowedSenders = senders(s);
             InboundAuth auth = s.has("auth") ? inboundAuth(s.section("auth")) : null;
+            DeliveryMode delivery = s.enumeration("delivery", DeliveryMode.CUT_THROUGH, DeliveryMode.class);
+            if (delivery == DeliveryMode.SPOOL && !spool.configured()) {
+                s.problem("delivery", "delivery: spool needs spool.directory (where messages are kept until delivered)");
+            }
             s.finish();
             return new ListenerConfig(name, address, tls, requireTls, proxyProtocol, trustedProxies, allowedClients,
-                    allowedSenders, auth);
+                    allowedSenders, auth, delivery);
         }
 
         private InboundTls inboundTls(YamlSection s, boolean present) {
@@ -580,6 +585,43 @@ public final class ConfigLoader {
             } catch (IllegalArgumentException e) {
                 return false;
             }
+        }
+
+        private SpoolConfig spool(YamlSection s) {
+            Path directory = null;
+            String name = s.string("directory", null);
+            if (name != null) {
+                if (name.isBlank()) {
+                    s.problem("directory", "must not be empty");
+                } else {
+                    directory = baseDirectory.resolve(name).normalize();
+                    if (Files.exists(directory) && !Files.isDirectory(directory)) {
+                        s.problem("directory", "not a directory: " + directory);
+                    }
+                }
+            }
+            DataSize maxSize = s.size("max_size", SpoolConfig.DEFAULT_MAX_SIZE);
+            if (maxSize.bytes() < 1 << 20) {
+                s.problem("max_size", "must be at least 1MB");
+            }
+            int maxMessages = s.integer("max_messages", SpoolConfig.DEFAULT_MAX_MESSAGES, 1);
+            Duration maxAge = s.duration("max_age", SpoolConfig.DEFAULT_MAX_AGE);
+            if (maxAge.compareTo(Duration.ofMinutes(1)) < 0) {
+                s.problem("max_age", "must be at least 1m");
+            }
+            BounceMode bounce = s.enumeration("bounce", BounceMode.DSN, BounceMode.class);
+            YamlSection retry = s.section("retry");
+            Duration first = retry.duration("first", SpoolConfig.DEFAULT_RETRY_FIRST);
+            Duration max = retry.duration("max", SpoolConfig.DEFAULT_RETRY_MAX);
+            if (first.compareTo(Duration.ofSeconds(1)) < 0) {
+                retry.problem("first", "must be at least 1s");
+            }
+            if (max.compareTo(first) < 0) {
+                retry.problem("max", "must not be shorter than retry.first (" + Durations.format(first) + ")");
+            }
+            retry.finish();
+            s.finish();
+            return new SpoolConfig(directory, maxSize, maxMessages, maxAge, bounce, first, max);
         }
 
         private Limits limits(YamlSection s) {

@@ -5,10 +5,10 @@ import java.util.Locale;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
-/** Durations as administrators write them: {@code 500ms}, {@code 30s}, {@code 5m}, {@code 1h}. */
+/** Durations as administrators write them: {@code 500ms}, {@code 30s}, {@code 5m}, {@code 1h}, {@code 5d}. */
 public final class Durations {
 
-    private static final Pattern FORM = Pattern.compile("(\\d{1,9})\\s*(ms|s|m|h)");
+    private static final Pattern FORM = Pattern.compile("(\\d{1,9})\\s*(ms|s|m|h|d)");
 
     private Durations() {
     }
@@ -16,14 +16,15 @@ public final class Durations {
     public static Duration parse(String text) {
         Matcher m = FORM.matcher(text.strip().toLowerCase(Locale.ROOT));
         if (!m.matches()) {
-            throw new IllegalArgumentException("'" + text + "' is not a duration (use e.g. 500ms, 30s, 5m, 1h)");
+            throw new IllegalArgumentException("'" + text + "' is not a duration (use e.g. 500ms, 30s, 5m, 1h, 5d)");
         }
         long amount = Long.parseLong(m.group(1));
         return switch (m.group(2)) {
             case "ms" -> Duration.ofMillis(amount);
             case "s" -> Duration.ofSeconds(amount);
             case "m" -> Duration.ofMinutes(amount);
-            default -> Duration.ofHours(amount);
+            case "h" -> Duration.ofHours(amount);
+            default -> Duration.ofDays(amount);
         };
     }
 

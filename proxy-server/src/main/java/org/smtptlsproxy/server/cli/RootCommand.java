@@ -9,7 +9,7 @@ import picocli.CommandLine.Command;
         versionProvider = VersionCommand.Provider.class,
         description = "Relays SMTP from legacy senders (plaintext, TLS 1.0/1.1) to Exchange Online or any "
                 + "upstream over STARTTLS with TLS 1.2+.",
-        subcommands = {RunCommand.class, CheckCommand.class, ProbeCommand.class, DemoCommand.class, VersionCommand.class,
+        subcommands = {RunCommand.class, CheckCommand.class, ProbeCommand.class, DemoCommand.class, QueueCommand.class, VersionCommand.class,
                 HashPasswordCommand.class,
                 CommandLine.HelpCommand.class})
 public final class RootCommand implements Runnable {
@@ -19,7 +19,7 @@ public final class RootCommand implements Runnable {
 
     @Override
     public void run() {
-        throw new CommandLine.ParameterException(spec.commandLine(), "a command is required: run, check, probe, demo, version or hash-password");
+        throw new CommandLine.ParameterException(spec.commandLine(), "a command is required: run, check, probe, demo, queue, version or hash-password");
     }
 
     /**

@@ -1,9 +1,13 @@
 package org.smtptlsproxy.server.lifecycle;
 
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import org.smtptlsproxy.config.ConfigException;
 import org.smtptlsproxy.config.ConfigProblem;
+import org.smtptlsproxy.config.DeliveryMode;
 import org.smtptlsproxy.config.InboundTlsMode;
 import org.smtptlsproxy.config.ListenerConfig;
 import org.smtptlsproxy.config.ProxyConfig;
@@ -46,8 +50,52 @@ public final class StartupChecks {
             problems.add(new ConfigProblem("upstream.tls", 0,
                     "the " + factory.providerName() + " TLS provider refused this setup: " + TlsFailures.reason(e)));
         }
+        spool(config, problems);
         if (!problems.isEmpty()) {
             throw new ConfigException(problems);
+        }
+    }
+
+    /**
+     * The spool directory must be one the proxy can create files in (it is created when missing).
+     * And until the sessions are wired to the spool (issue 13's delivery seam), a listener set to
+     * spool is refused rather than silently relaying cut-through.
+     */
+    private static void spool(ProxyConfig config, List<ConfigProblem> problems) {
+        if (!config.spools()) {
+            return;
+        }
+        for (int i = 0; i < config.listeners().size(); i++) {
+            if (config.listeners().get(i).delivery() == DeliveryMode.SPOOL) {
+                problems.add(new ConfigProblem("listeners[" + i + "].delivery", 0,
+                        "delivery: spool is not available in this build yet (the spool store is; the sessions do not use it)"));
+            }
+        }
+        String unwritable = unwritable(config.spool().directory());
+        if (unwritable != null) {
+            problems.add(new ConfigProblem("spool.directory", 0, unwritable));
+        }
+    }
+
+    /** Why the proxy could not keep messages in {@code directory}; null when it can. */
+    static String unwritable(Path directory) {
+        Path existing = directory;
+        while (existing != null && !Files.exists(existing)) {
+            existing = existing.getParent();
+        }
+        if (existing == null || !Files.isDirectory(existing)) {
+            return "cannot create " + directory + ": " + existing + " is not a directory";
+        }
+        if (!existing.equals(directory)) {
+            return Files.isWritable(existing) ? null
+                    : "cannot create " + directory + ": " + existing + " is not writable by this user";
+        }
+        try {
+            Path probe = Files.createTempFile(directory, ".check", ".tmp");
+            Files.delete(probe);
+            return null;
+        } catch (IOException e) {
+            return directory + " is not writable by this user: " + e.getMessage();
         }
     }
 }

@@ -1,0 +1,323 @@
+package org.smtptlsproxy.spool;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.time.Clock;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.Future;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.ScheduledFuture;
+import java.util.concurrent.TimeUnit;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+import org.smtptlsproxy.config.BounceMode;
+import org.smtptlsproxy.smtp.SmtpReply;
+import org.smtptlsproxy.smtp.UpstreamReplyReason;
+import org.smtptlsproxy.spool.SpoolMetrics.AttemptOutcome;
+
+/**
+ * Decides when each spooled message is sent and what its results mean (Postfix's qmgr): picks
+ * the due messages in arrival order, at most {@code maxInFlight} at once, hands each to the
+ * {@link SpoolSender}, and records per-recipient results durably before anything else happens.
+ * Only pending recipients are retried, after {@link RetrySchedule}'s backoff; a message older
+ * than {@code maxAge} expires; a finished message with refused recipients gets a notification
+ * (unless {@code bounce: log_only} or the sender is null) before it is removed. A throttling
+ * reply from the upstream, or {@link #holdUpstreamUntil}, holds every attempt until then.
+ *
+ * <p>All state lives on one thread, the executor's; the executor must be single-threaded. The
+ * {@code queue} command's requests ({@link SpoolControl}) are applied on each tick.
+ */
+public final class SpoolScheduler implements AutoCloseable {
+
+    private static final Logger log = LoggerFactory.getLogger(SpoolScheduler.class);
+
+    private final SpoolStore store;
+    private final SpoolSender sender;
+    private final RetrySchedule retry;
+    private final Duration maxAge;
+    private final BounceMode bounce;
+    private final DeliveryStatusNotification notifications;
+    private final SpoolMetrics metrics;
+    private final Clock clock;
+    private final ScheduledExecutorService executor;
+    private final int maxInFlight;
+    private final SpoolControl control;
+    private final Set<SpoolId> inFlight = new HashSet<>();
+    private final Set<SpoolId> deleteAfterAttempt = new HashSet<>();
+    private final Set<SpoolId> completing = new HashSet<>();
+    private Instant upstreamHeldUntil = Instant.MIN;
+    private int consecutiveThrottles;
+    private ScheduledFuture<?> ticks;
+
+    public SpoolScheduler(SpoolStore store, SpoolSender sender, RetrySchedule retry, Duration maxAge, BounceMode bounce,
+            DeliveryStatusNotification notifications, SpoolMetrics metrics, Clock clock,
+            ScheduledExecutorService executor, int maxInFlight) {
+        this.store = store;
+        this.sender = sender;
+        this.retry = retry;
+        this.maxAge = maxAge;
+        this.bounce = bounce;
+        this.notifications = notifications;
+        this.metrics = metrics;
+        this.clock = clock;
+        this.executor = executor;
+        this.maxInFlight = maxInFlight;
+        this.control = new SpoolControl(store.layout());
+    }
+
+    /** Ticks every {@code interval} (operator requests, due retries) and at once after each commit. */
+    public void start(Duration interval) {
+        store.onCommitted(envelope -> wake());
+        ticks = executor.scheduleWithFixedDelay(this::tick, 0, interval.toMillis(), TimeUnit.MILLISECONDS);
+    }
+
+    /** Runs a tick soon; safe from any thread. */
+    public Future<?> wake() {
+        return executor.submit(this::tick);
+    }
+
+    /**
+     * The upstream said it is throttling us: no attempt starts before {@code until} (the delivery
+     * calls this on Exchange Online's throttling replies; the scheduler also does on its own when a
+     * result carries one). Safe from any thread.
+     */
+    public void holdUpstreamUntil(Instant until) {
+        executor.execute(() -> {
+            if (until.isAfter(upstreamHeldUntil)) {
+                upstreamHeldUntil = until;
+                log.warn("spool: upstream throttling; holding every delivery attempt until {}", until);
+            }
+        });
+    }
+
+    private void tick() {
+        try {
+            applyRequests();
+            Instant now = clock.instant();
+            for (SpoolEnvelope envelope : store.envelopes()) {
+                SpoolId id = envelope.id();
+                if (inFlight.contains(id) || completing.contains(id)) {
+                    continue;
+                }
+                if (envelope.isFinished()) {
+                    complete(envelope); // its results are on disk; the notification or removal is not yet
+                    continue;
+                }
+                if (inFlight.size() >= maxInFlight || now.isBefore(upstreamHeldUntil)) {
+                    continue;
+                }
+                if (!envelope.nextAttempt().isAfter(now)) {
+                    dispatch(envelope);
+                }
+            }
+        } catch (IOException | RuntimeException e) {
+            log.error("spool: scheduler tick failed; trying again at the next", e);
+        }
+    }
+
+    private void applyRequests() throws IOException {
+        for (SpoolControl.Request request : control.requests()) {
+            if (request.action() == SpoolControl.Action.DELETE) {
+                if (inFlight.contains(request.id())) {
+                    deleteAfterAttempt.add(request.id());
+                } else if (store.moveToDeleted(request.id())) {
+                    log.info("spool: {} deleted by the operator", request.id());
+                }
+            } else {
+                Instant now = clock.instant();
+                for (SpoolEnvelope envelope : store.envelopes()) {
+                    if ((request.id() == null || envelope.id().equals(request.id())) && !inFlight.contains(envelope.id())
+                            && envelope.nextAttempt().isAfter(now)) {
+                        store.update(envelope.withNextAttempt(now));
+                    }
+                }
+                upstreamHeldUntil = Instant.MIN; // the operator says now: that overrides a throttling hold
+            }
+            control.done(request);
+        }
+    }
+
+    private void dispatch(SpoolEnvelope envelope) {
+        SpooledMessage message = store.message(envelope.id());
+        if (message == null) {
+            return;
+        }
+        inFlight.add(envelope.id());
+        CompletableFuture<AttemptResult> attempt;
+        try {
+            attempt = sender.send(message).toCompletableFuture();
+        } catch (RuntimeException e) {
+            attempt = CompletableFuture.failedFuture(e);
+        }
+        attempt.whenComplete((result, failure) -> executor.execute(() -> finished(envelope, result, failure)));
+    }
+
+    private void finished(SpoolEnvelope sent, AttemptResult result, Throwable failure) {
+        SpoolId id = sent.id();
+        inFlight.remove(id);
+        try {
+            if (deleteAfterAttempt.remove(id)) {
+                store.moveToDeleted(id);
+                log.info("spool: {} deleted by the operator after the attempt in flight", id);
+                return;
+            }
+            if (failure != null || result == null) {
+                String reason = failure == null ? "no result" : String.valueOf(failure.getMessage());
+                result = AttemptResult.allPending(sent, SmtpReply.of(451, "4.4.1 Delivery attempt failed: " + reason));
+            }
+            record(sent, result);
+        } catch (IOException | RuntimeException e) {
+            // The envelope on disk still has the previous state: those recipients are tried again
+            // (the documented duplicate window), never lost.
+            log.error("spool: could not record the attempt of {}", id, e);
+        }
+    }
+
+    private void record(SpoolEnvelope sent, AttemptResult result) throws IOException {
+        Instant now = clock.instant();
+        List<SpoolRecipient> recipients = new ArrayList<>(sent.recipients());
+        boolean anyDelivered = false;
+        boolean anyFailed = false;
+        boolean throttled = false;
+        for (Map.Entry<Integer, SmtpReply> entry : result.recipients().entrySet()) {
+            int index = entry.getKey();
+            if (index < 0 || index >= recipients.size() || !recipients.get(index).isPending()) {
+                continue;
+            }
+            SmtpReply reply = entry.getValue();
+            throttled |= UpstreamReplyReason.of(reply) == UpstreamReplyReason.THROTTLED;
+            if (reply.isPositiveCompletion()) {
+                recipients.set(index, recipients.get(index).with(RecipientState.DELIVERED, reply.oneLine()));
+                anyDelivered = true;
+            } else if (reply.isPermanentFailure()) {
+                recipients.set(index, recipients.get(index).with(RecipientState.FAILED, reply.oneLine()));
+                anyFailed = true;
+            } else {
+                recipients.set(index, recipients.get(index).with(RecipientState.PENDING, reply.oneLine()));
+            }
+        }
+        throttled |= result.transaction() != null && UpstreamReplyReason.of(result.transaction()) == UpstreamReplyReason.THROTTLED;
+        SpoolEnvelope after = sent.withRecipients(recipients);
+        boolean expired = false;
+        if (!after.isFinished() && !now.isBefore(sent.arrival().plus(maxAge))) {
+            expired = true;
+            for (int i = 0; i < recipients.size(); i++) {
+                SpoolRecipient recipient = recipients.get(i);
+                if (recipient.isPending()) {
+                    recipients.set(i, recipient.with(RecipientState.FAILED, "451 4.4.7 Delivery time expired after "
+                            + org.smtptlsproxy.config.Durations.format(maxAge) + "; last reply: "
+                            + (recipient.lastReply() == null ? "none" : recipient.lastReply())));
+                }
+            }
+            after = sent.withRecipients(recipients);
+        }
+        int attempts = sent.attempts() + 1;
+        Instant next = now.plus(retry.backoff(attempts));
+        Instant deadline = sent.arrival().plus(maxAge);
+        if (next.isAfter(deadline)) {
+            next = deadline.isAfter(now) ? deadline : now;
+        }
+        String transaction = result.transaction() == null ? null : result.transaction().oneLine();
+        after = after.afterAttempt(next, transaction);
+        store.update(after);
+
+        UpstreamReplyReason reason = result.transaction() == null ? UpstreamReplyReason.NONE
+                : UpstreamReplyReason.of(result.transaction());
+        AttemptOutcome outcome = expired ? AttemptOutcome.EXPIRED
+                : !after.isFinished() ? AttemptOutcome.DEFERRED
+                : anyFailed && !anyDelivered ? AttemptOutcome.FAILED : AttemptOutcome.DELIVERED;
+        metrics.attempt(outcome, reason);
+        log.info("spool: id={} session={} attempt={} outcome={} pending={} reply={}", sent.id(), sent.sessionId(),
+                attempts, outcome.label(), after.pendingCount(), transaction);
+        if (throttled) {
+            consecutiveThrottles++;
+            holdUpstreamUntil(now.plus(retry.backoff(consecutiveThrottles)));
+        } else if (anyDelivered) {
+            consecutiveThrottles = 0;
+        }
+        if (after.isFinished()) {
+            complete(after);
+        }
+    }
+
+    /** A finished message: the notification (if one is due) made durable first, then removal. */
+    private void complete(SpoolEnvelope finished) {
+        List<SpoolRecipient> reportable = DeliveryStatusNotification.reportable(finished);
+        if (reportable.isEmpty() || bounce == BounceMode.LOG_ONLY) {
+            for (SpoolRecipient recipient : finished.recipients()) {
+                if (recipient.state() == RecipientState.FAILED) {
+                    log.warn("spool: id={} session={} from=<{}> to=<{}> undeliverable: {}{}", finished.id(),
+                            finished.sessionId(), finished.sender(), recipient.address(), recipient.lastReply(),
+                            finished.hasNullSender() ? " (null sender: no notification)" : "");
+                }
+            }
+            remove(finished.id());
+            return;
+        }
+        completing.add(finished.id());
+        CompletableFuture<SpoolEnvelope> queued;
+        try {
+            queued = enqueueNotification(finished, reportable);
+        } catch (IOException | RuntimeException e) {
+            queued = CompletableFuture.failedFuture(e);
+        }
+        queued.whenComplete((dsn, failure) -> executor.execute(() -> {
+            completing.remove(finished.id());
+            if (failure != null) {
+                // The original stays (finished, on disk): the next tick tries the notification again.
+                log.error("spool: could not queue the notification for {}: {}", finished.id(), failure.toString());
+                return;
+            }
+            metrics.notificationQueued();
+            log.info("spool: id={} notification {} queued for <{}>", finished.id(), dsn.id(), finished.sender());
+            remove(finished.id());
+        }));
+    }
+
+    private CompletableFuture<SpoolEnvelope> enqueueNotification(SpoolEnvelope original, List<SpoolRecipient> reportable)
+            throws IOException {
+        SpoolWriter writer = store.open();
+        try (InputStream content = store.openContent(original.id())) {
+            notifications.write(original, reportable, content, clock.instant(), writer.id().value(), new OutputStream() {
+                @Override
+                public void write(int b) throws IOException {
+                    writer.write(new byte[] {(byte) b});
+                }
+
+                @Override
+                public void write(byte[] bytes, int offset, int length) throws IOException {
+                    writer.write(bytes, offset, length);
+                }
+            });
+        } catch (IOException | RuntimeException e) {
+            writer.abort();
+            throw e;
+        }
+        return writer.commit(new MessageDraft(original.listener(), original.sessionId(), "notification for " + original.id(),
+                "", "", List.of(SpoolRecipient.pending(original.sender(), ""))));
+    }
+
+    private void remove(SpoolId id) {
+        try {
+            store.remove(id);
+        } catch (IOException e) {
+            log.error("spool: could not remove the finished message {}; it is removed at the next tick", id, e);
+        }
+    }
+
+    /** Stops ticking; attempts in flight finish on their own. */
+    @Override
+    public void close() {
+        if (ticks != null) {
+            ticks.cancel(false);
+        }
+    }
+}

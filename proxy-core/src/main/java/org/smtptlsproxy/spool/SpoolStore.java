@@ -1,0 +1,407 @@
+package org.smtptlsproxy.spool;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.channels.FileLock;
+import java.nio.channels.OverlappingFileLockException;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.time.Clock;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.Collection;
+import java.util.List;
+import java.util.Optional;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentSkipListMap;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.Consumer;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The durable spool: one directory ({@link SpoolLayout}) owned by one process. A message is
+ * written to {@code tmp/} and becomes one only by rename into {@code queue/} after its files are
+ * fsynced, followed by an fsync of {@code queue/}; its commit completes after that and not before,
+ * so a 250 is only ever given for a message that survives a crash. Envelope changes are a new file
+ * renamed over the old one: a crash leaves one or the other, never a mix.
+ *
+ * <p>The envelopes are also kept in memory (bounded by {@code max_messages}) for the scheduler; the
+ * content never is. Thread-safe: sessions commit from any thread, the scheduler updates and removes
+ * from its own; only one thread changes a given message at a time (the scheduler's), which the
+ * queue command respects by going through {@link SpoolControl} while the store is open.
+ */
+public final class SpoolStore implements AutoCloseable {
+
+    private static final Logger log = LoggerFactory.getLogger(SpoolStore.class);
+
+    private final SpoolLayout layout;
+    private final SpoolFiles files;
+    private final SpoolSettings settings;
+    private final Clock clock;
+    private final SpoolMetrics metrics;
+    private final FileChannel lockChannel;
+    private final FileLock lock;
+    private final ConcurrentSkipListMap<SpoolId, SpoolEnvelope> messages = new ConcurrentSkipListMap<>();
+    /** Content bytes of the messages, plus those written so far by open writers. */
+    private final AtomicLong usedBytes = new AtomicLong();
+    private final Object reservations = new Object();
+    private int openWriters;
+    private final AtomicLong tempCounter = new AtomicLong();
+    private final SpoolIdGenerator ids;
+    private final GroupCommitter committer;
+    private final RecoveryReport recovery;
+    private volatile Consumer<SpoolEnvelope> committedListener = envelope -> { };
+    private volatile boolean closed;
+
+    private SpoolStore(SpoolSettings settings, SpoolFiles files, Clock clock, SpoolMetrics metrics,
+            FileChannel lockChannel, FileLock lock) throws IOException {
+        this.layout = new SpoolLayout(settings.directory());
+        this.files = files;
+        this.settings = settings;
+        this.clock = clock;
+        this.metrics = metrics;
+        this.lockChannel = lockChannel;
+        this.lock = lock;
+        this.recovery = new SpoolRecovery(layout, files, metrics).run(messages);
+        messages.values().forEach(envelope -> usedBytes.addAndGet(envelope.contentSize()));
+        this.ids = new SpoolIdGenerator(clock, messages.isEmpty() ? null : messages.lastKey());
+        if (settings.groupCommit()) {
+            this.committer = new GroupCommitter("spool-commit", settings.syncParallelism(), this::publishBatch);
+            this.committer.start();
+        } else {
+            this.committer = null;
+        }
+    }
+
+    /**
+     * Opens (creating it if needed) and recovers the spool, taking its lock.
+     *
+     * @throws SpoolLockedException when another process owns the directory
+     */
+    public static SpoolStore open(SpoolSettings settings, SpoolFiles files, Clock clock, SpoolMetrics metrics)
+            throws IOException {
+        SpoolLayout layout = new SpoolLayout(settings.directory());
+        layout.createDirectories();
+        FileChannel channel = FileChannel.open(layout.lockFile(), StandardOpenOption.CREATE, StandardOpenOption.WRITE);
+        FileLock lock;
+        try {
+            lock = channel.tryLock();
+        } catch (OverlappingFileLockException e) {
+            lock = null;
+        } catch (IOException e) {
+            channel.close();
+            throw e;
+        }
+        if (lock == null) {
+            channel.close();
+            throw new SpoolLockedException("the spool " + layout.root() + " is in use by another process (a running proxy?)");
+        }
+        try {
+            SpoolStore store = new SpoolStore(settings, files, clock, metrics, channel, lock);
+            metrics.bind(store, clock);
+            return store;
+        } catch (IOException | RuntimeException e) {
+            channel.close();
+            throw e;
+        }
+    }
+
+    public SpoolLayout layout() {
+        return layout;
+    }
+
+    public RecoveryReport recovery() {
+        return recovery;
+    }
+
+    /** Told of every message committed (on the commit thread: hand off, do not block). */
+    public void onCommitted(Consumer<SpoolEnvelope> listener) {
+        this.committedListener = listener;
+    }
+
+    /**
+     * Whether a message of about {@code expectedSize} bytes (a SIZE= declaration, or 0 when unknown)
+     * fits now: asked before DATA, so a full spool answers 452 before the sender sends the content.
+     */
+    public boolean hasRoomFor(long expectedSize) {
+        synchronized (reservations) {
+            return messages.size() + openWriters < settings.maxMessages()
+                    && usedBytes.get() + Math.max(0, expectedSize) <= settings.maxSize();
+        }
+    }
+
+    /** Starts a message. @throws SpoolFullException when {@code max_messages} is reached */
+    public SpoolWriter open() throws IOException {
+        ensureOpen();
+        synchronized (reservations) {
+            if (messages.size() + openWriters >= settings.maxMessages()) {
+                throw new SpoolFullException("the spool holds " + settings.maxMessages() + " messages (spool.max_messages)");
+            }
+            openWriters++;
+        }
+        SpoolId id = ids.next();
+        Path temp = layout.tmp().resolve(id.value() + SpoolLayout.DATA);
+        try {
+            return new SpoolWriter(this, id, temp, files.create(temp));
+        } catch (IOException | RuntimeException e) {
+            releaseWriter(0);
+            throw e;
+        }
+    }
+
+    /** Counts bytes a writer is about to write against {@code max_size}. */
+    void account(long bytes) throws SpoolFullException {
+        long now = usedBytes.addAndGet(bytes);
+        if (now > settings.maxSize()) {
+            usedBytes.addAndGet(-bytes);
+            throw new SpoolFullException("the spool holds " + settings.maxSize() + " bytes (spool.max_size)");
+        }
+    }
+
+    void discardTemp(Path temp, SpoolFiles.WritableFile file, long size) {
+        closeQuietly(file);
+        deleteQuietly(temp);
+        releaseWriter(size);
+    }
+
+    private void releaseWriter(long size) {
+        usedBytes.addAndGet(-size);
+        synchronized (reservations) {
+            openWriters--;
+        }
+    }
+
+    CompletableFuture<SpoolEnvelope> commit(SpoolId id, Path dataTemp, SpoolFiles.WritableFile data, long size,
+            MessageDraft draft) {
+        Instant now = Instant.now(clock);
+        SpoolEnvelope envelope = new SpoolEnvelope(id, now, draft.listener(), draft.sessionId(), draft.clientFacts(),
+                draft.sender(), draft.senderParameters(), draft.recipients(), size, 0, now, null);
+        Path envelopeTemp = layout.tmp().resolve(id.value() + SpoolLayout.ENVELOPE);
+        SpoolFiles.WritableFile envelopeFile;
+        try {
+            ensureOpen();
+            envelopeFile = files.create(envelopeTemp);
+        } catch (IOException | RuntimeException e) {
+            discardTemp(dataTemp, data, size);
+            return CompletableFuture.failedFuture(e);
+        }
+        PendingCommit commit = new PendingCommit(envelope, dataTemp, envelopeTemp, data, envelopeFile);
+        try {
+            envelopeFile.write(ByteBuffer.wrap(EnvelopeCodec.encode(envelope)));
+        } catch (IOException | RuntimeException e) {
+            commit.failure = e;
+            fail(commit);
+            return commit.future;
+        }
+        if (committer != null) {
+            committer.submit(commit);
+        } else {
+            try {
+                commit.syncFiles();
+            } catch (IOException | RuntimeException e) {
+                commit.failure = e;
+            }
+            publishBatch(List.of(commit));
+        }
+        return commit.future;
+    }
+
+    /** The second half of a commit, for a batch whose files are synced (or carry the failure). */
+    private void publishBatch(List<PendingCommit> batch) {
+        List<PendingCommit> published = new ArrayList<>(batch.size());
+        for (PendingCommit commit : batch) {
+            if (commit.failure != null) {
+                fail(commit);
+                continue;
+            }
+            try {
+                files.rename(commit.dataTemp, layout.data(commit.envelope.id()));
+                commit.published = true;
+                files.rename(commit.envelopeTemp, layout.envelope(commit.envelope.id()));
+                published.add(commit);
+            } catch (IOException | RuntimeException e) {
+                commit.failure = e;
+                fail(commit);
+            }
+        }
+        if (published.isEmpty()) {
+            return;
+        }
+        try {
+            files.syncDirectory(layout.queue());
+        } catch (IOException | RuntimeException e) {
+            for (PendingCommit commit : published) {
+                commit.failure = e;
+                fail(commit);
+            }
+            return;
+        }
+        for (PendingCommit commit : published) {
+            SpoolEnvelope envelope = commit.envelope;
+            messages.put(envelope.id(), envelope);
+            synchronized (reservations) {
+                openWriters--;
+            }
+            commit.future.complete(envelope);
+            try {
+                committedListener.accept(envelope);
+            } catch (RuntimeException e) {
+                log.warn("spool: the commit listener failed for {}", envelope.id(), e);
+            }
+        }
+    }
+
+    /** A commit that will not complete: its files go, from queue/ too (envelope first), and it fails. */
+    private void fail(PendingCommit commit) {
+        closeQuietly(commit.data);
+        closeQuietly(commit.envelopeFile);
+        deleteQuietly(commit.envelopeTemp);
+        deleteQuietly(commit.dataTemp);
+        if (commit.published) {
+            deleteQuietly(layout.envelope(commit.envelope.id()));
+            deleteQuietly(layout.data(commit.envelope.id()));
+        }
+        releaseWriter(commit.envelope.contentSize());
+        commit.future.completeExceptionally(commit.failure);
+    }
+
+    /** The messages, in arrival order (a snapshot). */
+    public List<SpoolEnvelope> envelopes() {
+        return new ArrayList<>(messages.values());
+    }
+
+    public Optional<SpoolEnvelope> envelope(SpoolId id) {
+        return Optional.ofNullable(messages.get(id));
+    }
+
+    public SpooledMessage message(SpoolId id) {
+        SpoolEnvelope envelope = messages.get(id);
+        return envelope == null ? null : new SpooledMessage(envelope, layout.contentFile(id));
+    }
+
+    /** The content as it will be sent, streamed from disk. */
+    public InputStream openContent(SpoolId id) throws IOException {
+        return Files.newInputStream(layout.contentFile(id));
+    }
+
+    /**
+     * Replaces a message's envelope durably: the new one is written and fsynced in {@code tmp/},
+     * renamed over the old one, and {@code queue/} is fsynced. A crash leaves the old or the new.
+     */
+    public void update(SpoolEnvelope envelope) throws IOException {
+        ensureOpen();
+        SpoolId id = envelope.id();
+        if (!messages.containsKey(id)) {
+            throw new NoSuchFileException(layout.envelope(id).toString(), null, "no such message in the spool");
+        }
+        Path temp = layout.tmp().resolve(id.value() + SpoolLayout.ENVELOPE + "." + tempCounter.incrementAndGet());
+        try (SpoolFiles.WritableFile file = files.create(temp)) {
+            file.write(ByteBuffer.wrap(EnvelopeCodec.encode(envelope)));
+            file.sync();
+        } catch (IOException | RuntimeException e) {
+            deleteQuietly(temp);
+            throw e;
+        }
+        try {
+            files.rename(temp, layout.envelope(id));
+        } catch (IOException | RuntimeException e) {
+            deleteQuietly(temp);
+            throw e;
+        }
+        messages.put(id, envelope);
+        files.syncDirectory(layout.queue());
+    }
+
+    /** Removes a finished message: envelope first, so a crash in between leaves an orphan, not a message. */
+    public void remove(SpoolId id) throws IOException {
+        ensureOpen();
+        SpoolEnvelope envelope = messages.get(id);
+        if (envelope == null) {
+            return;
+        }
+        files.delete(layout.envelope(id));
+        messages.remove(id);
+        usedBytes.addAndGet(-envelope.contentSize());
+        files.delete(layout.data(id));
+        files.syncDirectory(layout.queue());
+    }
+
+    /** Moves a message to {@code deleted/} (the operator's delete), envelope first. */
+    public boolean moveToDeleted(SpoolId id) throws IOException {
+        ensureOpen();
+        SpoolEnvelope envelope = messages.get(id);
+        if (envelope == null) {
+            return false;
+        }
+        files.rename(layout.envelope(id), layout.deleted().resolve(id.value() + SpoolLayout.ENVELOPE));
+        messages.remove(id);
+        usedBytes.addAndGet(-envelope.contentSize());
+        files.rename(layout.data(id), layout.deleted().resolve(id.value() + SpoolLayout.DATA));
+        files.syncDirectory(layout.queue());
+        files.syncDirectory(layout.deleted());
+        return true;
+    }
+
+    public int depth() {
+        return messages.size();
+    }
+
+    public long bytes() {
+        return usedBytes.get();
+    }
+
+    public Optional<Instant> oldestArrival() {
+        return messages.values().stream().map(SpoolEnvelope::arrival).min(Instant::compareTo);
+    }
+
+    public Collection<SpoolId> ids() {
+        return List.copyOf(messages.keySet());
+    }
+
+    /** Finishes the commits already submitted, then releases the directory. */
+    @Override
+    public void close() throws IOException {
+        if (closed) {
+            return;
+        }
+        closed = true;
+        try {
+            if (committer != null) {
+                committer.stop();
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        } finally {
+            lock.release();
+            lockChannel.close();
+        }
+    }
+
+    private void ensureOpen() throws IOException {
+        if (closed) {
+            throw new IOException("the spool is closed");
+        }
+    }
+
+    private static void closeQuietly(SpoolFiles.WritableFile file) {
+        try {
+            file.close();
+        } catch (IOException | RuntimeException e) {
+            // Closing after a failure: the file is deleted next; nothing to add.
+        }
+    }
+
+    private void deleteQuietly(Path file) {
+        try {
+            files.delete(file);
+        } catch (IOException | RuntimeException e) {
+            // Left for recovery: a temp file is deleted at the next start, an envelope-less data file too.
+            log.warn("spool: could not delete {}: {}", file, e.toString());
+        }
+    }
+}
