@@ -78,6 +78,9 @@ fi
 [ "${BENCH_PROXY_PROCESS:-1}" = 0 ] && props+=(-Dbench.proxyProcess=false)
 [ "${BENCH_VERBOSE:-0}" = 1 ] && props+=(-Dbench.verbose=true)
 [ -n "${BENCH_CSV:-}" ] && props+=("-Dbench.csv=$BENCH_CSV")
+# This checkout's own modules, not their jars in ~/.m2: a local repository shared with other
+# checkouts may hold another branch's build of them by the time the run starts.
+classpath=$(sed -E "s#[^:]*/org/smtptlsproxy/([a-z-]+)/[^/:]+/[^/:]+\.jar#$PWD/\1/target/classes#g" benchmarks/bench.classpath)
 java -Xmx2g "${props[@]}" -Djava.security.properties=integration-tests/src/test/resources/legacy-tls.security \
     -Dlogback.configurationFile=benchmarks/src/main/resources/logback-bench.xml \
-    -cp "benchmarks/target/classes:$(cat benchmarks/bench.classpath)" org.smtptlsproxy.bench.SideBySide "$@"
+    -cp "benchmarks/target/classes:$classpath" org.smtptlsproxy.bench.SideBySide "$@"
