@@ -42,7 +42,12 @@ import org.smtptlsproxy.tls.JdkLegacyProtocols;
  * {@code bench.sinkThreads} sets the sink's event loops (default: one per core, so that the sink
  * is never what limits a path); {@code bench.csv=FILE} writes every median row as CSV; {@code bench.paths=proxy,postfix} runs
  * only those paths (for profiling one); {@code bench.proxyProcess=true} runs each proxy in a JVM of
- * its own; {@code bench.verbose=true} prints every run, not only medians.
+ * its own; {@code bench.verbose=true} prints every run, not only medians. TLS senders:
+ * {@code bench.senderTls=TLSv1,TLSv1.2,TLSv1.3} (one section per version, a full handshake per
+ * connection), {@code bench.resume=true} (a resuming sender beside each), {@code bench.implicitTls=true},
+ * {@code bench.senderCert}/{@code bench.senderKey} (PEM, RSA or ECDSA; else one is made,
+ * {@code bench.senderKeyType=ec} for ECDSA), {@code bench.postfixSmtps=HOST:PORT}; {@code bench.maxIdle}
+ * pins the proxy's pool; {@code bench.proxyJvmOptions} adds options to the proxy's JVM (profiling).
  *
  * <pre>scripts/bench-side-by-side.sh [sessions] [messages] [rounds] [sizes...]</pre>
  */

@@ -90,8 +90,10 @@ class UpstreamPoolTest {
         // The default pool: what an operator gets without tuning.
         try (ProxyFixture fixture = ProxyFixture.builder().start()) {
             int senders = 50;
-            int perSender = 30;
-            int rampUp = 500;
+            int perSender = 40;
+            // The pool grows to each I/O thread's own peak over the first twenty or so messages a
+            // sender: only what comes after that is the steady state the default is sized for.
+            int rampUp = 1000;
             int afterRampUp = steadyLoad(fixture, senders, perSender, rampUp);
             int steadyMessages = senders * perSender - rampUp;
             int fresh = fixture.upstream.connections() - afterRampUp;
