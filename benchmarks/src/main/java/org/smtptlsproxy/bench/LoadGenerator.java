@@ -29,6 +29,7 @@ import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
 import javax.net.ssl.SSLException;
 import org.smtptlsproxy.runtime.Transport;
+import org.smtptlsproxy.tls.SessionResumption;
 import org.smtptlsproxy.tls.TlsContextFactory;
 
 /**
@@ -44,21 +45,46 @@ import org.smtptlsproxy.tls.TlsContextFactory;
  * does not saturate the machine. With {@code perConnection == 0} each connection only says EHLO,
  * does STARTTLS and says QUIT: {@code messages} then counts connections, {@code accepted} the
  * completed handshakes, and latency is the handshake's duration.
+ *
+ * <p>TLS senders do STARTTLS, or with {@code implicitTls} start TLS on connect (port 465 style),
+ * with the one version {@code tlsProtocol} pins. Each connection does a full handshake unless
+ * {@code resume} is set; then the client keeps its sessions (IDs and tickets) and offers the last
+ * one, as a modern MTA does. {@link Result#handshakes} and {@link Result#resumed} say what happened.
  */
 public final class LoadGenerator {
 
-    /** What to send and how. {@code tlsProtocol} null means plaintext; {@code ratePerSecond} 0 is unpaced. */
+    /**
+     * What to send and how. {@code tlsProtocol} null means plaintext; {@code ratePerSecond} 0 is
+     * unpaced; {@code implicitTls}: TLS from the first octet instead of STARTTLS; {@code resume}:
+     * offer the previous connection's session instead of a full handshake each time.
+     */
     public record Plan(InetSocketAddress target, int sessions, int messages, int size, int perConnection,
-                       String tlsProtocol, X509Certificate trust, Duration deadline, String tag, double ratePerSecond) {
+                       String tlsProtocol, X509Certificate trust, Duration deadline, String tag, double ratePerSecond,
+                       boolean implicitTls, boolean resume) {
+
+        public Plan(InetSocketAddress target, int sessions, int messages, int size, int perConnection,
+                    String tlsProtocol, X509Certificate trust, Duration deadline, String tag, double ratePerSecond) {
+            this(target, sessions, messages, size, perConnection, tlsProtocol, trust, deadline, tag, ratePerSecond, false, false);
+        }
 
         public Plan(InetSocketAddress target, int sessions, int messages, int size, int perConnection,
                     String tlsProtocol, X509Certificate trust, Duration deadline, String tag) {
             this(target, sessions, messages, size, perConnection, tlsProtocol, trust, deadline, tag, 0);
         }
+
+        public Plan {
+            if (implicitTls && tlsProtocol == null) {
+                throw new IllegalArgumentException("implicit TLS needs a TLS protocol");
+            }
+        }
     }
 
-    /** What came back. {@code accepted} counts 250 replies to end of data. */
-    public record Result(String tag, int sent, int accepted, int failed, long bytes, long elapsedNanos, long[] latencies) {
+    /**
+     * What came back. {@code accepted} counts 250 replies to end of data; {@code handshakes} the
+     * completed TLS handshakes, {@code resumed} those of them that resumed an earlier session.
+     */
+    public record Result(String tag, int sent, int accepted, int failed, long bytes, long elapsedNanos, long[] latencies,
+                         int handshakes, int resumed) {
 
         public double messagesPerSecond() {
             return accepted / (elapsedNanos / 1e9);
@@ -106,7 +132,7 @@ public final class LoadGenerator {
 
     /**
      * Every connection does a full handshake, as many senders do and as the handshake figures
-     * must: the client keeps no sessions to resume.
+     * must: the client keeps no sessions to resume, unless the plan asks for resumption.
      */
     private static SslContext clientContext(Plan plan) throws SSLException {
         if (!OpenSsl.isAvailable()) {
@@ -119,7 +145,7 @@ public final class LoadGenerator {
                 .ciphers(TlsContextFactory.DEFAULT_INBOUND_CIPHERS)
                 .trustManager(plan.trust())
                 .build();
-        ((OpenSslSessionContext) context.sessionContext()).setSessionCacheEnabled(false);
+        ((OpenSslSessionContext) context.sessionContext()).setSessionCacheEnabled(plan.resume());
         return context;
     }
 
@@ -133,6 +159,8 @@ public final class LoadGenerator {
         private final AtomicInteger nextMessage = new AtomicInteger();
         private final AtomicInteger accepted = new AtomicInteger();
         private final AtomicInteger failed = new AtomicInteger();
+        private final AtomicInteger handshakes = new AtomicInteger();
+        private final AtomicInteger resumed = new AtomicInteger();
         private final AtomicLong bytes = new AtomicLong();
         private final long[] latencies;
         private final AtomicInteger latencyCount = new AtomicInteger();
@@ -165,7 +193,7 @@ public final class LoadGenerator {
                 failed.addAndGet(Math.max(0, unanswered));
             }
             return new Result(plan.tag(), sent, accepted.get(), failed.get(), bytes.get(), elapsed,
-                    Arrays.copyOf(latencies, latencyCount.get()));
+                    Arrays.copyOf(latencies, latencyCount.get()), handshakes.get(), resumed.get());
         }
 
         /** A sender session takes the next batch of messages, or ends when none are left or time is up. */
@@ -181,7 +209,11 @@ public final class LoadGenerator {
                     .handler(new ChannelInitializer<SocketChannel>() {
                         @Override
                         protected void initChannel(SocketChannel ch) {
-                            ch.pipeline().addLast(new LineBasedFrameDecoder(4096), new Sender(Run.this, first, last));
+                            Sender sender = new Sender(Run.this, first, last);
+                            ch.pipeline().addLast(new LineBasedFrameDecoder(4096), sender);
+                            if (plan.implicitTls()) {
+                                sender.startTls(ch.pipeline().firstContext(), Sender.Step.BANNER);
+                            }
                         }
                     })
                     .connect(plan.target())
@@ -208,7 +240,7 @@ public final class LoadGenerator {
     /** One sender connection: banner, EHLO, optional STARTTLS, then its messages, then QUIT. */
     private static final class Sender extends SimpleChannelInboundHandler<ByteBuf> {
 
-        private enum Step { BANNER, EHLO, STARTTLS, EHLO_TLS, MAIL, RCPT, DATA, END_OF_DATA, QUIT }
+        enum Step { BANNER, EHLO, STARTTLS, EHLO_TLS, MAIL, RCPT, DATA, END_OF_DATA, QUIT }
 
         private final Run run;
         private final int last;
@@ -232,7 +264,8 @@ public final class LoadGenerator {
             }
             int code = line.readableBytes() >= 3 ? Integer.parseInt(line.toString(line.readerIndex(), 3, StandardCharsets.US_ASCII)) : 0;
             switch (step) {
-                case BANNER -> expect(ctx, code, 220, Step.EHLO, "EHLO load.example\r\n");
+                case BANNER -> expect(ctx, code, 220, ctx.pipeline().get(SslHandler.class) != null ? Step.EHLO_TLS : Step.EHLO,
+                        "EHLO load.example\r\n");
                 case EHLO -> {
                     if (run.tls != null) {
                         expect(ctx, code, 250, Step.STARTTLS, "STARTTLS\r\n");
@@ -247,22 +280,7 @@ public final class LoadGenerator {
                         fail(ctx);
                         return;
                     }
-                    InetSocketAddress target = run.plan.target();
-                    SslHandler ssl = run.tls.newHandler(ctx.alloc(), target.getHostString(), target.getPort());
-                    handshakeStarted = System.nanoTime();
-                    ctx.pipeline().addFirst(ssl);
-                    ssl.handshakeFuture().addListener(f -> {
-                        if (f.isSuccess()) {
-                            step = Step.EHLO_TLS;
-                            if (run.plan.perConnection() == 0) {
-                                run.accepted(System.nanoTime() - handshakeStarted, 0);
-                                current++;
-                            }
-                            ctx.writeAndFlush(ascii("EHLO load.example\r\n"));
-                        } else {
-                            fail(ctx);
-                        }
-                    });
+                    startTls(ctx, Step.EHLO_TLS);
                 }
                 case EHLO_TLS -> {
                     if (code == 250 && run.plan.perConnection() == 0) {
@@ -303,6 +321,36 @@ public final class LoadGenerator {
                 }
                 case QUIT -> ctx.close();
             }
+        }
+
+        /**
+         * Puts TLS in front of the pipeline: after STARTTLS's 220, or on connect for implicit TLS
+         * (then the banner comes inside TLS). The handshake is counted, and timed when it is all a
+         * connection does; after it, the STARTTLS path says EHLO again.
+         */
+        void startTls(ChannelHandlerContext ctx, Step after) {
+            InetSocketAddress target = run.plan.target();
+            SslHandler ssl = run.tls.newHandler(ctx.alloc(), target.getHostString(), target.getPort());
+            handshakeStarted = System.nanoTime();
+            ctx.pipeline().addFirst(ssl);
+            ssl.handshakeFuture().addListener(f -> {
+                if (!f.isSuccess()) {
+                    ctx.close();
+                    return;
+                }
+                run.handshakes.incrementAndGet();
+                if (SessionResumption.resumed(ssl.engine())) {
+                    run.resumed.incrementAndGet();
+                }
+                if (run.plan.perConnection() == 0) {
+                    run.accepted(System.nanoTime() - handshakeStarted, 0);
+                    current++;
+                }
+                if (after == Step.EHLO_TLS) {
+                    step = Step.EHLO_TLS;
+                    ctx.writeAndFlush(ascii("EHLO load.example\r\n"));
+                }
+            });
         }
 
         private void quit(ChannelHandlerContext ctx) {

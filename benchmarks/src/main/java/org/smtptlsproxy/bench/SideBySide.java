@@ -15,6 +15,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.function.DoubleSupplier;
 import java.util.function.LongSupplier;
 import java.util.function.ToDoubleFunction;
 import org.smtptlsproxy.config.ConfigLoader;
@@ -41,7 +42,12 @@ import org.smtptlsproxy.tls.JdkLegacyProtocols;
  * {@code bench.sinkThreads} sets the sink's event loops (default: one per core, so that the sink
  * is never what limits a path); {@code bench.csv=FILE} writes every median row as CSV; {@code bench.paths=proxy,postfix} runs
  * only those paths (for profiling one); {@code bench.proxyProcess=true} runs each proxy in a JVM of
- * its own; {@code bench.verbose=true} prints every run, not only medians.
+ * its own; {@code bench.verbose=true} prints every run, not only medians. TLS senders:
+ * {@code bench.senderTls=TLSv1,TLSv1.2,TLSv1.3} (one section per version, a full handshake per
+ * connection), {@code bench.resume=true} (a resuming sender beside each), {@code bench.implicitTls=true},
+ * {@code bench.senderCert}/{@code bench.senderKey} (PEM, RSA or ECDSA; else one is made,
+ * {@code bench.senderKeyType=ec} for ECDSA), {@code bench.postfixSmtps=HOST:PORT}; {@code bench.maxIdle}
+ * pins the proxy's pool; {@code bench.proxyJvmOptions} adds options to the proxy's JVM (profiling).
  *
  * <pre>scripts/bench-side-by-side.sh [sessions] [messages] [rounds] [sizes...]</pre>
  */
@@ -58,13 +64,29 @@ public final class SideBySide {
      */
     public record Row(String section, String label, int sessions, int size, double messagesPerSecond,
                       double mebibytesPerSecond, double p50, double p99, double p999, int accepted, int failed, double lagMillis,
-                      double relayCpuMs, double machineCpuMs) {
+                      double relayCpuMs, double machineCpuMs, double handshakesPerSecond, double resumedShare,
+                      double upstreamSetupsPerMessage) {
     }
 
     /** One run: the generator's result, when the sink had all of it, and the CPU it took. */
-    private record Measured(LoadGenerator.Result result, long endToEndNanos, long relayCpuNanos, long machineCpuNanos) {
+    private record Measured(LoadGenerator.Result result, long endToEndNanos, long relayCpuNanos, long machineCpuNanos,
+                            double upstreamSetups) {
         double messagesPerSecond() {
             return result.accepted() / (endToEndNanos / 1e9);
+        }
+
+        /** Inbound TLS handshakes the senders completed, per second of the run. */
+        double handshakesPerSecond() {
+            return result.handshakes() / (endToEndNanos / 1e9);
+        }
+
+        double resumedShare() {
+            return result.handshakes() == 0 ? Double.NaN : (double) result.resumed() / result.handshakes();
+        }
+
+        /** New upstream sessions the proxy set up per accepted message (NaN where it cannot be read). */
+        double upstreamSetupsPerMessage() {
+            return upstreamSetups / Math.max(1, result.accepted());
         }
 
         double mebibytesPerSecond() {
@@ -87,16 +109,51 @@ public final class SideBySide {
     /** How a path's relay CPU is read: none (straight to the sink), the proxy's threads, or Postfix's processes. */
     private enum Relay { NONE, PROXY, POSTFIX }
 
-    /** One path: where the senders connect, whether they do STARTTLS (and which version), whose CPU is the relay's. */
+    /**
+     * One path: where the senders connect, whether they do TLS (which version, STARTTLS or
+     * implicit, resuming or not), whose CPU is the relay's and, for a proxy, how many upstream
+     * sessions it has set up so far.
+     */
     private record Target(String name, InetSocketAddress address, String senderTls, X509Certificate trust, Relay relay,
-                          LongSupplier relayCpu) {
+                          LongSupplier relayCpu, boolean implicitTls, boolean resume, DoubleSupplier upstreamSetups) {
+
+        Target(String name, InetSocketAddress address, String senderTls, X509Certificate trust, Relay relay, LongSupplier relayCpu) {
+            this(name, address, senderTls, trust, relay, relayCpu, false, false, () -> Double.NaN);
+        }
 
         static Target of(String name, Proxy proxy, String senderTls, X509Certificate trust) {
-            return new Target(name, proxy.listener(), senderTls, trust, Relay.PROXY, proxy::cpuNanos);
+            return new Target(name, proxy.listener(), senderTls, trust, Relay.PROXY, proxy::cpuNanos, false, false,
+                    proxy::upstreamSetups);
+        }
+
+        /** Senders of {@code mode} at the proxy's TLS listener. */
+        static Target tls(String name, Proxy proxy, SenderMode mode, X509Certificate trust) {
+            return new Target(name, proxy.listener(TLS_LISTENER), mode.protocol(), trust, Relay.PROXY, proxy::cpuNanos,
+                    mode.implicit(), mode.resume(), proxy::upstreamSetups);
         }
 
         long relayCpuNanos() {
             return relayCpu.getAsLong();
+        }
+    }
+
+    /** The proxy's second listener in TLS-sender mode, with the senders' certificate. */
+    private static final String TLS_LISTENER = "tls";
+
+    /** How TLS senders connect: the version they pin, implicit TLS or STARTTLS, resuming or a full handshake each. */
+    record SenderMode(String protocol, boolean implicit, boolean resume) {
+
+        String section() {
+            return "tls-" + (protocol.equals("TLSv1") ? "1.0" : protocol.substring("TLSv".length()))
+                    + (implicit ? "-implicit" : "") + (resume ? "-resume" : "");
+        }
+    }
+
+    /** The certificate the senders see on the proxy's and Postfix's TLS listeners: PEM files and the leaf. */
+    private record SenderCertificate(Path certificate, Path key, X509Certificate leaf) {
+
+        boolean ecdsa() {
+            return leaf.getPublicKey().getAlgorithm().equals("EC");
         }
     }
 
@@ -106,21 +163,32 @@ public final class SideBySide {
      * production; otherwise it runs in this JVM (the CI smoke) and its CPU is that of its threads.
      */
     private interface Proxy extends AutoCloseable {
-        InetSocketAddress listener();
+        default InetSocketAddress listener() {
+            return listener("bench");
+        }
+
+        InetSocketAddress listener(String name);
 
         long cpuNanos();
+
+        /** Upstream sessions set up so far, every outcome ({@code smtp_proxy_upstream_sessions_total}); NaN if unknown. */
+        double upstreamSetups();
 
         @Override
         void close() throws Exception;
     }
 
     private record InProcessProxy(ProxyServer server) implements Proxy {
-        public InetSocketAddress listener() {
-            return server.listenerAddresses().get("bench");
+        public InetSocketAddress listener(String name) {
+            return server.listenerAddresses().get(name);
         }
 
         public long cpuNanos() {
             return CpuMeter.threadsNanos(PROXY_THREADS);
+        }
+
+        public double upstreamSetups() {
+            return Double.NaN;
         }
 
         public void close() {
@@ -129,12 +197,23 @@ public final class SideBySide {
     }
 
     private record ChildProxy(ProxyProcess process) implements Proxy {
-        public InetSocketAddress listener() {
-            return new InetSocketAddress("127.0.0.1", process.listenerPort("bench"));
+        public InetSocketAddress listener(String name) {
+            return new InetSocketAddress("127.0.0.1", process.listenerPort(name));
         }
 
         public long cpuNanos() {
             return CpuMeter.processTreeNanos(process.pid());
+        }
+
+        public double upstreamSetups() {
+            try {
+                return ProxyProcess.metricSum(process.metrics(), "smtp_proxy_upstream_sessions_total", "");
+            } catch (IOException e) {
+                return Double.NaN;
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                return Double.NaN;
+            }
         }
 
         public void close() {
@@ -174,11 +253,14 @@ public final class SideBySide {
         TestPki.Identity sinkIdentity = pki.issue("localhost", "localhost", "127.0.0.1");
         pki.writeCaPem(dir.resolve("ca.pem"));
         long postfixPid = Long.getLong("bench.postfixPid", -1);
+        List<SenderMode> senderModes = senderModes();
+        SenderCertificate senderCertificate = senderModes.isEmpty() ? null : senderCertificate(dir);
         try (FakeUpstream sink = FakeUpstream.builder().identity(sinkIdentity).maxStoredBytes(0).sha256(false).threads(Integer.getInteger("bench.sinkThreads", Runtime.getRuntime().availableProcessors()))
                 .bind("127.0.0.1", Integer.getInteger("bench.sinkPort", 0)).build().start();
-             Proxy proxy = startProxy(dir, "proxy", sink.port(), sessions, "auto", null);
+             Proxy proxy = startProxy(dir, "proxy", sink.port(), sessions, "auto", null, senderCertificate, implicitTls());
              Proxy baseline = baselineJar() == null ? null
-                     : startProxy(dir, "baseline", sink.port(), sessions, "auto", null, ProxyProcess.Launcher.jar(baselineJar()))) {
+                     : startProxy(dir, "baseline", sink.port(), sessions, "auto", null, senderCertificate, implicitTls(),
+                             ProxyProcess.Launcher.jar(baselineJar()))) {
             Bench bench = new Bench(sink);
             X509Certificate ca = pki.caCertificate();
             List<Target> targets = new ArrayList<>(List.of(
@@ -233,11 +315,157 @@ public final class SideBySide {
                 print(paced, out);
                 medians.addAll(paced);
             }
+            if (!senderModes.isEmpty()) {
+                Map<String, Proxy> proxies = new LinkedHashMap<>();
+                proxies.put("proxy", proxy);
+                if (baseline != null) {
+                    proxies.put("baseline", baseline);
+                }
+                medians.addAll(tlsSenders(bench, targets, proxies, senderModes, senderCertificate, ca, sessions, messages, rounds,
+                        medians, out));
+            }
             if (Boolean.getBoolean("bench.tls")) {
                 medians.addAll(tlsProviders(dir, bench, sink.port(), sessions, messages, rounds, out));
             }
             return medians;
         }
+    }
+
+    /**
+     * TLS senders, one message per connection, each version in turn: the same certificate on the
+     * proxy's TLS listener and on Postfix's, straight to the sink where its TLS 1.2+ policy lets
+     * them. The relay's CPU per message then holds one inbound handshake; what it costs more than
+     * a plaintext sender's message (the 1 KiB throughput rows of this run) is set against what
+     * {@code openssl speed} says the handshake's public-key operations cost one core here.
+     */
+    private static List<Row> tlsSenders(Bench bench, List<Target> plaintextTargets, Map<String, Proxy> proxies, List<SenderMode> modes,
+                                        SenderCertificate certificate, X509Certificate sinkCa, int sessions, int messages,
+                                        int rounds, List<Row> plaintextRows, PrintStream out) throws Exception {
+        InetSocketAddress postfixTls = postfixTlsAddress();
+        List<Row> rows = new ArrayList<>();
+        for (SenderMode mode : modes) {
+            List<Target> targets = new ArrayList<>();
+            for (Target plain : plaintextTargets) {
+                switch (plain.relay()) {
+                    // The sink is Exchange-like: TLS 1.2+ and STARTTLS only.
+                    case NONE -> {
+                        if (!mode.implicit() && !mode.protocol().equals("TLSv1") && !mode.protocol().equals("TLSv1.1")) {
+                            targets.add(new Target(plain.name(), plain.address(), mode.protocol(), sinkCa, Relay.NONE,
+                                    plain.relayCpu(), false, mode.resume(), () -> Double.NaN));
+                        }
+                    }
+                    case PROXY -> targets.add(Target.tls(plain.name(), proxies.get(plain.name()), mode, certificate.leaf()));
+                    case POSTFIX -> {
+                        InetSocketAddress address = mode.implicit() ? postfixTls : plain.address();
+                        if (address != null) {
+                            targets.add(new Target(plain.name(), address, mode.protocol(), certificate.leaf(), Relay.POSTFIX,
+                                    plain.relayCpu(), mode.implicit(), mode.resume(), () -> Double.NaN));
+                        }
+                    }
+                }
+            }
+            // Handshake code paths (each version's, the resumed one) compile on their own: warm them too.
+            int warmUps = bench.warmUntilSteady(targets, sessions, messages, 1024, 1, Integer.getInteger("bench.warmupRounds", 12));
+            out.printf("%s warm-up: %d rounds%n", mode.section(), warmUps);
+            rows.addAll(bench.measureInterleaved(targets, mode.section(), sessions, messages, rounds, 1024, 0, 1));
+        }
+        OpensslSpeed.Floor floor = OpensslSpeed.floor();
+        double floorMs = certificate.ecdsa() ? floor.ecdsaHandshakeMs() : floor.rsaHandshakeMs();
+        out.printf("%n== TLS senders, 1 KiB, one message per connection, %s certificate%n", certificate.ecdsa() ? "ECDSA P-256" : "RSA-2048");
+        out.printf("%-16s %-8s %9s %12s %9s %10s %10s %9s %9s %10s%n", "section", "path", "msg/s", "handshakes/s", "resumed",
+                "relay ms", "total ms", "p99 ms", "upstream", "extra ms");
+        for (Row r : rows) {
+            Row plain = plaintextRows.stream().filter(p -> p.section().equals("throughput") && p.label().equals(r.label())
+                    && p.size() == 1024 && p.sessions() == r.sessions()).findFirst().orElse(null);
+            double extra = plain == null ? Double.NaN : r.relayCpuMs() - plain.relayCpuMs();
+            out.printf("%-16s %-8s %9.1f %12.1f %8.0f%% %10.3f %10.3f %9.2f %9.3f %10.3f%n", r.section(), r.label(),
+                    r.messagesPerSecond(), r.handshakesPerSecond(), 100 * r.resumedShare(), r.relayCpuMs(), r.machineCpuMs(),
+                    r.p99(), r.upstreamSetupsPerMessage(), extra);
+        }
+        out.println("(relay ms: the relay's whole process CPU per message; extra ms: that minus the same path's plaintext 1 KiB"
+                + " message of this run, i.e. the inbound handshake and TLS records; upstream: new upstream sessions per message)");
+        out.printf("openssl speed, one core: RSA-2048 %.0f signs/s, ECDSA P-256 %.0f signs/s, X25519 %.0f/s, ECDH P-256 %.0f/s;"
+                        + " floor of a full %s handshake (one signature + one X25519): %.3f ms%n", floor.rsa2048Signs(),
+                floor.ecdsaP256Signs(), floor.x25519(), floor.ecdhP256(), certificate.ecdsa() ? "ECDSA" : "RSA", floorMs);
+        for (SenderMode mode : modes) {
+            Row proxy = find(rows, mode.section(), "proxy");
+            Row postfix = find(rows, mode.section(), "postfix");
+            Row plainProxy = find(plaintextRows, "throughput", "proxy", 1024);
+            if (proxy != null && plainProxy != null) {
+                double extra = proxy.relayCpuMs() - plainProxy.relayCpuMs();
+                out.printf("%s: proxy CPU per message %.3f ms, per handshake (extra over plaintext) %.3f ms = %.2f x the floor",
+                        mode.section(), proxy.relayCpuMs(), extra, extra / floorMs);
+                if (postfix != null) {
+                    out.printf("; proxy/postfix msg/s %.2f, Postfix CPU per message %.2f x the proxy's", proxy.messagesPerSecond()
+                            / postfix.messagesPerSecond(), postfix.relayCpuMs() / proxy.relayCpuMs());
+                }
+                out.println();
+            }
+        }
+        return rows;
+    }
+
+    private static Row find(List<Row> rows, String section, String label) {
+        return rows.stream().filter(r -> r.section().equals(section) && r.label().equals(label)).findFirst().orElse(null);
+    }
+
+    private static Row find(List<Row> rows, String section, String label, int size) {
+        return rows.stream().filter(r -> r.section().equals(section) && r.label().equals(label) && r.size() == size)
+                .findFirst().orElse(null);
+    }
+
+    /** {@code bench.senderTls=TLSv1,TLSv1.2,TLSv1.3}: one full-handshake mode each, and with {@code bench.resume} a resuming one. */
+    static List<SenderMode> senderModes() {
+        String versions = System.getProperty("bench.senderTls", "");
+        List<SenderMode> modes = new ArrayList<>();
+        for (String version : versions.split(",")) {
+            if (version.isBlank()) {
+                continue;
+            }
+            String protocol = switch (version.trim()) {
+                case "1.0", "1", "TLSv1", "TLSv1.0" -> "TLSv1";
+                case "1.1", "TLSv1.1" -> "TLSv1.1";
+                case "1.2", "TLSv1.2" -> "TLSv1.2";
+                case "1.3", "TLSv1.3" -> "TLSv1.3";
+                default -> throw new IllegalArgumentException("bench.senderTls: unknown TLS version " + version
+                        + " (expected 1.0, 1.1, 1.2 or 1.3)");
+            };
+            modes.add(new SenderMode(protocol, implicitTls(), false));
+            if (Boolean.getBoolean("bench.resume")) {
+                modes.add(new SenderMode(protocol, implicitTls(), true));
+            }
+        }
+        return modes;
+    }
+
+    private static boolean implicitTls() {
+        return Boolean.getBoolean("bench.implicitTls");
+    }
+
+    /**
+     * The senders' certificate: {@code bench.senderCert} and {@code bench.senderKey} (PEM, RSA or
+     * ECDSA; the script makes them and gives the same files to Postfix), or else an RSA-2048 one
+     * made here ({@code bench.senderKeyType=ec} for ECDSA P-256).
+     */
+    private static SenderCertificate senderCertificate(Path dir) throws Exception {
+        String cert = System.getProperty("bench.senderCert");
+        String key = System.getProperty("bench.senderKey");
+        if (cert != null && key != null) {
+            try (var in = Files.newInputStream(Path.of(cert))) {
+                X509Certificate leaf = (X509Certificate) java.security.cert.CertificateFactory.getInstance("X.509")
+                        .generateCertificate(in);
+                return new SenderCertificate(Path.of(cert).toAbsolutePath(), Path.of(key).toAbsolutePath(), leaf);
+            }
+        }
+        KeyType type = "ec".equalsIgnoreCase(System.getProperty("bench.senderKeyType")) ? KeyType.EC : KeyType.RSA;
+        TestPki.Identity identity = TestPki.selfSigned("proxy.bench.invalid", type, "localhost", "127.0.0.1");
+        TestPki.PemFiles files = identity.writePem(dir, "sender-facing", KeyFormat.PKCS8);
+        return new SenderCertificate(files.certificate(), files.key(), identity.certificate());
+    }
+
+    /** {@code bench.postfixSmtps=HOST:PORT}: Postfix's implicit-TLS listener (the script's smtps service). */
+    private static InetSocketAddress postfixTlsAddress() {
+        return address(System.getProperty("bench.postfixSmtps"));
     }
 
     /**
@@ -316,7 +544,8 @@ public final class SideBySide {
                     String tag = section + "-" + target.name() + "-" + sessions + "-" + size + "-" + round;
                     results.computeIfAbsent(target.name(), p -> new ArrayList<>())
                             .add(measure(target, new LoadGenerator.Plan(target.address(), sessions, count, size, perConnection,
-                                    target.senderTls(), target.trust(), Duration.ofMinutes(5), tag, rate)));
+                                    target.senderTls(), target.trust(), Duration.ofMinutes(5), tag, rate, target.implicitTls(),
+                                    target.resume())));
                 }
             }
             List<Row> rows = new ArrayList<>();
@@ -327,6 +556,7 @@ public final class SideBySide {
         private Measured measure(Target target, LoadGenerator.Plan plan) throws Exception {
             int before = sink.messages().size();
             long compilingBefore = java.lang.management.ManagementFactory.getCompilationMXBean().getTotalCompilationTime();
+            double upstreamBefore = target.upstreamSetups().getAsDouble();
             long relayBefore = target.relayCpuNanos();
             long machineBefore = CpuMeter.machineNanos();
             long started = System.nanoTime();
@@ -336,13 +566,16 @@ public final class SideBySide {
             long endToEnd = System.nanoTime() - started;
             long relayCpu = relayBefore < 0 ? -1 : target.relayCpuNanos() - relayBefore;
             long machineCpu = CpuMeter.machineNanos() - machineBefore;
+            double upstreamSetups = target.upstreamSetups().getAsDouble() - upstreamBefore;
             checkNoLoss(sink, before, deliveries, result);
-            Measured measured = new Measured(result, endToEnd, relayCpu, machineCpu);
+            Measured measured = new Measured(result, endToEnd, relayCpu, machineCpu, upstreamSetups);
             if (Boolean.getBoolean("bench.verbose")) {
                 long compiling = java.lang.management.ManagementFactory.getCompilationMXBean().getTotalCompilationTime()
                         - compilingBefore;
-                System.out.printf("  %s: %.1f msg/s, relay %.3f ms, machine %.3f ms per message, JIT %d ms%n", plan.tag(),
-                        measured.messagesPerSecond(), measured.relayCpuMs(), measured.machineCpuMs(), compiling);
+                System.out.printf("  %s: %.1f msg/s, relay %.3f ms, machine %.3f ms per message, %d handshakes (%d resumed),"
+                                + " %.3f upstream set-ups per message, JIT %d ms%n", plan.tag(), measured.messagesPerSecond(),
+                        measured.relayCpuMs(), measured.machineCpuMs(), result.handshakes(), result.resumed(),
+                        measured.upstreamSetupsPerMessage(), compiling);
             }
             return measured;
         }
@@ -363,13 +596,25 @@ public final class SideBySide {
         // By default in a JVM of its own, measured like Postfix: the whole process, GC and JIT
         // included, and no call site shared with the generator's and the sink's Netty code.
         boolean ownJvm = Boolean.parseBoolean(System.getProperty("bench.proxyProcess", "true")) || baselineJar() != null;
-        return startProxy(dir, name, sinkPort, sessions, provider, listenerPem,
+        return startProxy(dir, name, sinkPort, sessions, provider, listenerPem, null, false,
                 ownJvm ? ProxyProcess.Launcher.currentClassPath() : null);
     }
 
-    /** @param launcher how to start the proxy in a JVM of its own; null: in this JVM */
+    /** The same with a second listener, {@value #TLS_LISTENER}, for TLS senders when {@code senders} is not null. */
     private static Proxy startProxy(Path dir, String name, int sinkPort, int sessions, String provider, String listenerPem,
-                                    ProxyProcess.Launcher launcher) throws Exception {
+                                    SenderCertificate senders, boolean implicit) throws Exception {
+        boolean ownJvm = Boolean.parseBoolean(System.getProperty("bench.proxyProcess", "true")) || baselineJar() != null;
+        return startProxy(dir, name, sinkPort, sessions, provider, listenerPem, senders, implicit,
+                ownJvm ? ProxyProcess.Launcher.currentClassPath() : null);
+    }
+
+    /**
+     * @param senders  the certificate of a second listener for TLS senders; null: none
+     * @param implicit whether that listener does implicit TLS instead of STARTTLS
+     * @param launcher how to start the proxy in a JVM of its own; null: in this JVM
+     */
+    private static Proxy startProxy(Path dir, String name, int sinkPort, int sessions, String provider, String listenerPem,
+                                    SenderCertificate senders, boolean implicit, ProxyProcess.Launcher launcher) throws Exception {
         List<String> lines = new ArrayList<>(List.of(
                 "hostname: proxy.bench.invalid",
                 "tls_provider: " + provider,
@@ -383,6 +628,15 @@ public final class SideBySide {
                     "      certificate: " + listenerPem + ".pem",
                     "      key: " + listenerPem + ".key"));
         }
+        if (senders != null) {
+            lines.addAll(List.of(
+                    "  - name: " + TLS_LISTENER,
+                    "    address: 127.0.0.1:0",
+                    "    tls:",
+                    "      mode: " + (implicit ? "implicit" : "starttls"),
+                    "      certificate: " + senders.certificate(),
+                    "      key: " + senders.key()));
+        }
         lines.addAll(List.of(
                 "upstream:",
                 "  host: 127.0.0.1",
@@ -390,31 +644,43 @@ public final class SideBySide {
                 "  tls:",
                 "    server_name: localhost",
                 "    trust: ca.pem",
-                // Room for every sender's transaction at once on either event loop: no session churn.
-                "  pool:",
-                "    max_idle: " + Math.max(8, sessions * 2),
                 "limits:",
                 "  max_connections_per_client: 10000",
                 "  max_message_size: 100MB",
                 "metrics:",
                 "  address: 127.0.0.1:0",
                 ""));
+        String maxIdle = System.getProperty("bench.maxIdle");
+        if (maxIdle != null) {
+            // Otherwise the proxy's default pool, which must fit the load by itself.
+            int at = lines.indexOf("limits:");
+            lines.addAll(at, List.of("  pool:", "    max_idle: " + Integer.parseInt(maxIdle)));
+        }
         Path config = dir.resolve(name + ".yaml");
         Files.writeString(config, String.join("\n", lines), StandardCharsets.UTF_8);
         if (launcher != null) {
-            return new ChildProxy(ProxyProcess.start(launcher, List.of("-Xmx1g"), config, 1,
+            List<String> jvm = new ArrayList<>(List.of("-Xmx1g"));
+            String extra = System.getProperty("bench.proxyJvmOptions");
+            if (extra != null && name.equals("proxy")) {
+                jvm.addAll(List.of(extra.trim().split("\\s+")));
+            }
+            return new ChildProxy(ProxyProcess.start(launcher, jvm, config, senders == null ? 1 : 2,
                     dir.resolve(name + ".log"), Duration.ofMinutes(1)));
         }
         return new InProcessProxy(ProxyServer.start(new ConfigLoader().load(config)));
     }
 
     private static InetSocketAddress postfixAddress() {
-        String postfix = System.getProperty("bench.postfix");
-        if (postfix == null) {
+        return address(System.getProperty("bench.postfix"));
+    }
+
+    /** HOST:PORT, or null. */
+    private static InetSocketAddress address(String hostPort) {
+        if (hostPort == null || hostPort.isBlank()) {
             return null;
         }
-        int colon = postfix.lastIndexOf(':');
-        return new InetSocketAddress(postfix.substring(0, colon), Integer.parseInt(postfix.substring(colon + 1)));
+        int colon = hostPort.lastIndexOf(':');
+        return new InetSocketAddress(hostPort.substring(0, colon), Integer.parseInt(hostPort.substring(colon + 1)));
     }
 
     /** 250s and deliveries must match one to one: no loss, no duplicate. */
@@ -438,7 +704,8 @@ public final class SideBySide {
                 mid(runs, Measured::mebibytesPerSecond), mid(runs, r -> r.result().percentileMillis(0.5)),
                 mid(runs, r -> r.result().percentileMillis(0.99)), mid(runs, r -> r.result().percentileMillis(0.999)),
                 accepted, failed, mid(runs, Measured::lagMillis),
-                mid(runs, Measured::relayCpuMs), mid(runs, Measured::machineCpuMs));
+                mid(runs, Measured::relayCpuMs), mid(runs, Measured::machineCpuMs), mid(runs, Measured::handshakesPerSecond),
+                mid(runs, Measured::resumedShare), mid(runs, Measured::upstreamSetupsPerMessage));
     }
 
     private static double mid(List<Measured> runs, ToDoubleFunction<Measured> value) {

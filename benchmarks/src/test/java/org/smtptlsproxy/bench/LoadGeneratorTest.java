@@ -50,6 +50,39 @@ class LoadGeneratorTest {
     }
 
     @Test
+    void fullHandshakesUnlessResumptionIsAskedFor() throws Exception {
+        try (FakeUpstream sink = sink()) {
+            InetSocketAddress target = new InetSocketAddress("127.0.0.1", sink.port());
+            LoadGenerator.Result full = LoadGenerator.run(new LoadGenerator.Plan(target, 2, 20, 1024, 1, "TLSv1.2",
+                    PKI.caCertificate(), Duration.ofSeconds(60), "full", 0, false, false));
+            assertEquals(20, full.accepted(), full.toString());
+            assertEquals(20, full.handshakes());
+            assertEquals(0, full.resumed(), "no session is kept, so none is offered");
+            LoadGenerator.Result resuming = LoadGenerator.run(new LoadGenerator.Plan(target, 2, 20, 1024, 1, "TLSv1.2",
+                    PKI.caCertificate(), Duration.ofSeconds(60), "resume", 0, false, true));
+            assertEquals(20, resuming.accepted(), resuming.toString());
+            assertEquals(20, resuming.handshakes());
+            // The two first connections start together with nothing to offer; after them, every one resumes.
+            assertTrue(resuming.resumed() >= 18, resuming.resumed() + " of 20 resumed");
+        }
+    }
+
+    @Test
+    void implicitTlsSendersGetTheBannerInsideTls() throws Exception {
+        try (FakeUpstream sink = FakeUpstream.builder().identity(PKI.issue("localhost", "localhost", "127.0.0.1"))
+                .implicitTls(true).maxStoredBytes(0).build().start()) {
+            LoadGenerator.Result result = LoadGenerator.run(new LoadGenerator.Plan(new InetSocketAddress("127.0.0.1", sink.port()),
+                    3, 30, 1024, 1, "TLSv1.3", PKI.caCertificate(), Duration.ofSeconds(60), "implicit", 0, true, false));
+            assertEquals(30, result.accepted(), result.toString());
+            assertEquals(30, result.handshakes());
+            assertTrue(sink.awaitMessages(30, Duration.ofSeconds(10)));
+            assertTrue(sink.commandsSeen().stream().noneMatch(c -> c.contains("STARTTLS")), "no STARTTLS on an implicit-TLS connection");
+            assertTrue(sink.commandsSeen().stream().filter(c -> c.startsWith("MAIL")).count() == 0,
+                    "every command arrived inside TLS");
+        }
+    }
+
+    @Test
     void pacedRunKeepsToItsScheduleAndLosesNothing() throws Exception {
         try (FakeUpstream sink = sink()) {
             LoadGenerator.Result result = LoadGenerator.run(new LoadGenerator.Plan(new InetSocketAddress("127.0.0.1", sink.port()),

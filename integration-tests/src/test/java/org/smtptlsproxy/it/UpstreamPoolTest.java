@@ -5,7 +5,13 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.smtptlsproxy.testkit.FakeUpstream;
@@ -41,6 +47,91 @@ class UpstreamPoolTest {
             long rsets = fixture.upstream.commandsSeen().stream().filter(c -> c.equals("[tls] RSET")).count();
             assertEquals(clients - connections, rsets, "every reuse starts with an RSET probe");
             assertTrue(fixture.metrics().contains("smtp_proxy_upstream_sessions_total{outcome=\"ok\"} " + connections + ".0"));
+        }
+    }
+
+    /**
+     * {@code senders} threads, each sending {@code perSender} messages one connection at a time
+     * (connect, EHLO, one message, QUIT), as legacy senders do; returns how many upstream
+     * connections existed once {@code rampUp} messages had arrived.
+     */
+    private static int steadyLoad(ProxyFixture fixture, int senders, int perSender, int rampUp) throws Exception {
+        ExecutorService pool = Executors.newFixedThreadPool(senders);
+        try {
+            List<Future<?>> done = new ArrayList<>();
+            AtomicInteger next = new AtomicInteger();
+            for (int s = 0; s < senders; s++) {
+                done.add(pool.submit(() -> {
+                    for (int i = 0; i < perSender; i++) {
+                        try (SmtpTestClient client = fixture.connect("plain")) {
+                            client.ehlo("sender" + next.incrementAndGet() + ".example");
+                            SmtpTestClient.Reply reply = RelayTest.send(client);
+                            assertEquals(250, reply.code(), reply.toString());
+                            client.quit();
+                        }
+                    }
+                    return null;
+                }));
+            }
+            assertTrue(fixture.upstream.awaitMessages(rampUp, Duration.ofSeconds(60)), "ramp-up");
+            int afterRampUp = fixture.upstream.connections();
+            for (Future<?> f : done) {
+                f.get(90, TimeUnit.SECONDS);
+            }
+            assertTrue(fixture.upstream.awaitMessages(senders * perSender, Duration.ofSeconds(10)));
+            return afterRampUp;
+        } finally {
+            pool.shutdownNow();
+        }
+    }
+
+    @Test
+    void fiftyConcurrentSendersAtASteadyLoadNeedAFreshUpstreamSessionForFewerThanOneMessageInFifty() throws Exception {
+        // The default pool: what an operator gets without tuning.
+        try (ProxyFixture fixture = ProxyFixture.builder().start()) {
+            int senders = 50;
+            int perSender = 40;
+            // The pool grows to each I/O thread's own peak over the first twenty or so messages a
+            // sender: only what comes after that is the steady state the default is sized for.
+            int rampUp = 1000;
+            int afterRampUp = steadyLoad(fixture, senders, perSender, rampUp);
+            int steadyMessages = senders * perSender - rampUp;
+            int fresh = fixture.upstream.connections() - afterRampUp;
+            assertTrue(fresh * 50 < steadyMessages, fresh + " new upstream sessions for " + steadyMessages
+                    + " messages at a steady load (" + afterRampUp + " during the ramp-up)");
+            // What stays open once the senders are gone is the idle pool, within its default cap.
+            assertTrue(fixture.upstream.openConnections() <= 100, fixture.upstream.openConnections() + " left open");
+            assertEquals(senders * perSender, fixture.upstream.messages().size(), "each message delivered once");
+        }
+    }
+
+    @Test
+    void whenTheLoadGoesAwayTheIdleSessionsCloseAndTheUpstreamSeesQuit() throws Exception {
+        try (ProxyFixture fixture = ProxyFixture.builder().upstream("pool:").upstream("  idle_timeout: 1s").start()) {
+            int senders = 10;
+            steadyLoad(fixture, senders, 5, 10);
+            int kept = fixture.upstream.openConnections();
+            assertTrue(kept >= 2, "the load left warm sessions behind: " + kept);
+            // Bounded wait: the idle timeout plus the QUIT round trip, polled.
+            long deadline = System.nanoTime() + Duration.ofSeconds(10).toNanos();
+            while (fixture.upstream.openConnections() > 0 && System.nanoTime() < deadline) {
+                Thread.sleep(50);
+            }
+            assertEquals(0, fixture.upstream.openConnections(), "idle upstream sessions closed after the load stopped");
+            long quits = fixture.upstream.commandsSeen().stream().filter(c -> c.equals("[tls] QUIT")).count();
+            assertEquals(fixture.upstream.connections(), quits, "each one said goodbye with QUIT");
+        }
+    }
+
+    @Test
+    void maxIdleBoundsTheIdleSessionsOfAllLoopsTogether() throws Exception {
+        try (ProxyFixture fixture = ProxyFixture.builder().upstream("pool:").upstream("  max_idle: 3").start()) {
+            steadyLoad(fixture, 10, 3, 10);
+            long deadline = System.nanoTime() + Duration.ofSeconds(10).toNanos();
+            while (fixture.upstream.openConnections() > 3 && System.nanoTime() < deadline) {
+                Thread.sleep(50);
+            }
+            assertEquals(3, fixture.upstream.openConnections(), "three kept warm, the others closed after use");
         }
     }
 

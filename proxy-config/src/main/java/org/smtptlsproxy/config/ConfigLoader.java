@@ -450,7 +450,7 @@ public final class ConfigLoader {
             Duration connectTimeout = s.duration("connect_timeout", Duration.ofSeconds(30));
             Duration commandTimeout = s.duration("command_timeout", Duration.ofMinutes(5));
             YamlSection poolSection = s.section("pool");
-            PoolConfig pool = new PoolConfig(poolSection.integer("max_idle", 8, 0),
+            PoolConfig pool = new PoolConfig(poolSection.integer("max_idle", 100, 0),
                     poolSection.duration("idle_timeout", Duration.ofSeconds(60)));
             poolSection.finish();
             s.finish();

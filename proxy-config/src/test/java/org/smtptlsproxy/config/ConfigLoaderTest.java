@@ -74,7 +74,7 @@ class ConfigLoaderTest {
         assertEquals(AuthMechanism.NONE, upstream.auth().mechanism());
         assertEquals(Duration.ofSeconds(30), upstream.connectTimeout());
         assertEquals(Duration.ofMinutes(5), upstream.commandTimeout());
-        assertEquals(8, upstream.pool().maxIdle());
+        assertEquals(100, upstream.pool().maxIdle());
         assertEquals(36_700_160, config.limits().maxMessageSize().bytes());
         assertEquals(500, config.limits().maxRecipients());
         assertEquals(BareNewlines.REJECT, config.limits().bareNewlines());

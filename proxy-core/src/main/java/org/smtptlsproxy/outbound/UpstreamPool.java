@@ -10,6 +10,7 @@ import java.util.ArrayDeque;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
 import org.smtptlsproxy.config.PoolConfig;
 import org.smtptlsproxy.smtp.SmtpReply;
 
@@ -20,13 +21,23 @@ import org.smtptlsproxy.smtp.SmtpReply;
  * lock. Every reuse starts with an RSET probe; a session that fails it, closed, or idled past
  * {@code idle_timeout} is dropped. {@link UpstreamTransaction} keeps a failed probe out of the
  * client's replies.
+ *
+ * <p>{@code max_idle} bounds the idle sessions of all loops together, not an equal share of
+ * each: senders are spread over the loops by connection, not by transaction, so at any moment
+ * one loop has more transactions in flight than another, and a fixed share closed sessions on
+ * the busier loop that it needed again a moment later (with 50 senders and the old default, one
+ * message in four set up a new upstream session). The most recently used session is reused
+ * first, so at a lower load the least recently used ones idle out: the pool follows the load
+ * down within {@code idle_timeout}.
  */
 public final class UpstreamPool {
 
     private final UpstreamConnector connector;
-    private final int maxIdlePerLoop;
+    private final int maxIdle;
     private final Duration idleTimeout;
     private final Map<EventLoop, ArrayDeque<Idle>> idleByLoop = new ConcurrentHashMap<>();
+    /** Idle sessions over all loops; each loop's queue changes only on that loop, the total is shared. */
+    private final AtomicInteger idleTotal = new AtomicInteger();
     /** Set once by a reload that replaced this pool: nothing is kept from then on. */
     private volatile boolean retired;
 
@@ -36,12 +47,9 @@ public final class UpstreamPool {
     private record Idle(UpstreamSession session, ScheduledFuture<?> expiry) {
     }
 
-    /**
-     * @param loops how many event loops share {@code max_idle}
-     */
-    public UpstreamPool(UpstreamConnector connector, PoolConfig config, int loops) {
+    public UpstreamPool(UpstreamConnector connector, PoolConfig config) {
         this.connector = connector;
-        this.maxIdlePerLoop = config.maxIdle() == 0 ? 0 : Math.max(1, config.maxIdle() / Math.max(1, loops));
+        this.maxIdle = config.maxIdle();
         this.idleTimeout = config.idleTimeout();
     }
 
@@ -54,6 +62,7 @@ public final class UpstreamPool {
         ArrayDeque<Idle> idle = idleByLoop.get(loop);
         Idle candidate;
         while (idle != null && (candidate = idle.pollLast()) != null) { // most recent: least likely to be stale
+            idleTotal.decrementAndGet();
             candidate.expiry().cancel(false);
             UpstreamSession session = candidate.session();
             if (session.isUsable()) {
@@ -82,17 +91,20 @@ public final class UpstreamPool {
      */
     public void release(UpstreamSession session, EventLoop loop) {
         session.onWritable(null);
-        if (retired || maxIdlePerLoop == 0 || !session.isUsable()) {
+        if (retired || maxIdle == 0 || !session.isUsable()) {
+            session.quit();
+            return;
+        }
+        if (idleTotal.incrementAndGet() > maxIdle) {
+            idleTotal.decrementAndGet();
             session.quit();
             return;
         }
         ArrayDeque<Idle> idle = idleByLoop.computeIfAbsent(loop, l -> new ArrayDeque<>());
-        if (idle.size() >= maxIdlePerLoop) {
-            session.quit();
-            return;
-        }
         ScheduledFuture<?> expiry = loop.schedule(() -> {
-            idle.removeIf(entry -> entry.session() == session);
+            if (idle.removeIf(entry -> entry.session() == session)) {
+                idleTotal.decrementAndGet();
+            }
             session.quit();
         }, idleTimeout.toNanos(), TimeUnit.NANOSECONDS);
         // A session that dies while idle stays queued until its expiry or the next acquire skips it:
@@ -109,6 +121,7 @@ public final class UpstreamPool {
         idleByLoop.forEach((loop, idle) -> loop.execute(() -> {
             Idle entry;
             while ((entry = idle.pollFirst()) != null) {
+                idleTotal.decrementAndGet();
                 entry.expiry().cancel(false);
                 entry.session().quit();
             }
@@ -119,5 +132,10 @@ public final class UpstreamPool {
     public int idleCount(EventLoop loop) {
         ArrayDeque<Idle> idle = idleByLoop.get(loop);
         return idle == null ? 0 : idle.size();
+    }
+
+    /** Idle sessions over all loops, for tests and metrics. */
+    public int idleCount() {
+        return idleTotal.get();
     }
 }

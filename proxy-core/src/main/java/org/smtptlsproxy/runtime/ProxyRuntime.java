@@ -238,7 +238,7 @@ public final class ProxyRuntime implements AutoCloseable {
         SslContext upstreamTls = tlsFactory.clientContext(config.upstream().tls());
         UpstreamConnector connector = new UpstreamConnector(config.upstream(), upstreamTls, config.hostname(),
                 metrics, transport, resolver, tokens);
-        return new UpstreamPool(connector, config.upstream().pool(), eventLoops());
+        return new UpstreamPool(connector, config.upstream().pool());
     }
 
     /** The old config's token source stops refreshing; sessions still holding it fetch on demand. */

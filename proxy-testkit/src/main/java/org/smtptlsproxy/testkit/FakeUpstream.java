@@ -127,6 +127,11 @@ public final class FakeUpstream implements AutoCloseable {
         return connections.get();
     }
 
+    /** TCP connections open now (accepted and not yet closed by either side). */
+    public int openConnections() {
+        return open.size();
+    }
+
     /** Every command line received, prefixed "[tls] " when it arrived inside TLS. */
     public List<String> commandsSeen() {
         synchronized (commands) {
