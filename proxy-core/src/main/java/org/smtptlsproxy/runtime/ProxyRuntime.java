@@ -14,7 +14,9 @@ import org.smtptlsproxy.auth.OAuth2TokenSource;
 import org.smtptlsproxy.auth.UserDirectory;
 import org.smtptlsproxy.config.AuthMechanism;
 import org.smtptlsproxy.config.UpstreamAuth;
+import org.smtptlsproxy.config.DeliveryMode;
 import org.smtptlsproxy.delivery.CutThroughDelivery;
+import org.smtptlsproxy.delivery.Delivery;
 import org.smtptlsproxy.inbound.Shutdown;
 import org.smtptlsproxy.metrics.ClientRegistry;
 import org.smtptlsproxy.smtp.Replies;
@@ -75,7 +77,10 @@ public final class ProxyRuntime implements AutoCloseable {
     private final Map<String, AtomicReference<ListenerContext>> listenerContexts = new LinkedHashMap<>();
     /** The config each listener was bound with: its address cannot change without a restart. */
     private final Map<String, ListenerConfig> boundListeners = new LinkedHashMap<>();
-    private UpstreamPool pool;
+    /** Read by the spool's sender on the event loops: a reload's new pool serves its next attempt. */
+    private volatile UpstreamPool pool;
+    /** Null unless a listener spools. */
+    private ProxySpool spool;
     /** The XOAUTH2 token source of the config in force (null without XOAUTH2); it refreshes on a schedule. */
     private OAuth2TokenSource tokens;
     private ConnectionLimiter limiter;
@@ -118,6 +123,10 @@ public final class ProxyRuntime implements AutoCloseable {
         pool = newPool(config, tlsFactory, tokens);
         limiter = new ConnectionLimiter(config.limits().maxConnections(), config.limits().maxConnectionsPerClient());
         authThrottle = new AuthThrottle(config.limits().authFailuresPerClient(), config.limits().authFailureWindow());
+        if (config.spools()) {
+            spool = ProxySpool.start(config.spool(), config.hostname(), metrics.registry(), workers,
+                    () -> new CutThroughDelivery(pool));
+        }
         for (int index = 0; index < config.listeners().size(); index++) {
             ListenerConfig listener = config.listeners().get(index);
             metrics.registerListener(listener.name());
@@ -202,6 +211,7 @@ public final class ProxyRuntime implements AutoCloseable {
                 nextContexts.put(name, context(next, old.listener(), old.tls(), old.users(), nextPool));
             }
         }
+        spoolChanges(next, needRestart);
         nextContexts.forEach((name, context) -> listenerContexts.get(name).set(context));
         limiter.setLimits(next.limits().maxConnections(), next.limits().maxConnectionsPerClient());
         authThrottle.setLimits(next.limits().authFailuresPerClient(), next.limits().authFailureWindow());
@@ -213,6 +223,16 @@ public final class ProxyRuntime implements AutoCloseable {
         config = next;
         certificatesInForce(next);
         return needRestart;
+    }
+
+    /** The spool is opened at start-up only: what a reload cannot change says so. */
+    private void spoolChanges(ProxyConfig next, List<String> needRestart) {
+        if (next.spools() && spool == null) {
+            needRestart.add("delivery: spool needs a restart to open spool.directory; until then those listeners relay cut-through");
+        } else if (spool != null && !spool.config().equals(next.spool())) {
+            needRestart.add("spool settings changed: they apply after a restart; the spool in " + spool.directory()
+                    + " keeps its current settings");
+        }
     }
 
     /**
@@ -295,7 +315,19 @@ public final class ProxyRuntime implements AutoCloseable {
                                     UpstreamPool pool) {
         return new ListenerContext(listener, serverTls, config.hostname(), config.limits(),
                 config.receivedHeader(), pool, metrics, limiter, authThrottle, clients, shutdown, users, authWork,
-                new CutThroughDelivery(pool));
+                delivery(listener, pool));
+    }
+
+    /** Spool for a listener that asks for it when the spool is open; cut-through otherwise (and for MTAs). */
+    private Delivery delivery(ListenerConfig listener, UpstreamPool pool) {
+        return listener.delivery() == DeliveryMode.SPOOL && spool != null ? spool.deliveryFor(listener.name())
+                : new CutThroughDelivery(pool);
+    }
+
+    /** The spool's state for /health; empty when no listener spools. */
+    public java.util.Optional<String> spoolHealth() {
+        ProxySpool current = spool;
+        return current == null ? java.util.Optional.empty() : java.util.Optional.of(current.health(java.time.Clock.systemUTC()));
     }
 
     /** Listener name to the address it is bound to (port 0 in the config becomes the real port). */
@@ -376,6 +408,9 @@ public final class ProxyRuntime implements AutoCloseable {
     public void close() {
         for (Channel channel : serverChannels) {
             channel.close().syncUninterruptibly();
+        }
+        if (spool != null) {
+            spool.close(); // its attempts in flight stay pending on disk: retried after the restart
         }
         workers.shutdownGracefully(0, 2, TimeUnit.SECONDS).syncUninterruptibly();
         acceptors.shutdownGracefully(0, 2, TimeUnit.SECONDS).syncUninterruptibly();

@@ -53,7 +53,8 @@ public final class SpoolScheduler implements AutoCloseable {
     private final Set<SpoolId> inFlight = new HashSet<>();
     private final Set<SpoolId> deleteAfterAttempt = new HashSet<>();
     private final Set<SpoolId> completing = new HashSet<>();
-    private Instant upstreamHeldUntil = Instant.MIN;
+    /** Written on the executor only; volatile for {@link #upstreamHeldUntil()}'s readers. */
+    private volatile Instant upstreamHeldUntil = Instant.MIN;
     private int consecutiveThrottles;
     private ScheduledFuture<?> ticks;
 
@@ -96,6 +97,11 @@ public final class SpoolScheduler implements AutoCloseable {
                 log.warn("spool: upstream throttling; holding every delivery attempt until {}", until);
             }
         });
+    }
+
+    /** Until when a throttling hold stops every attempt ({@link Instant#MIN}: none); for /health. */
+    public Instant upstreamHeldUntil() {
+        return upstreamHeldUntil;
     }
 
     private void tick() {

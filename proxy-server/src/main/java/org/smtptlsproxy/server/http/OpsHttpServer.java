@@ -10,12 +10,16 @@ import java.nio.charset.StandardCharsets;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.function.BooleanSupplier;
+import java.util.Optional;
 import java.util.function.Supplier;
 import org.smtptlsproxy.config.HostPort;
 
 /**
  * The operators' endpoint: {@code GET /metrics} (Prometheus text, or OpenMetrics when the scraper
- * asks for it), {@code /health}, {@code /ready} and {@code /clients}; 404 for anything else. It
+ * asks for it), {@code /health}, {@code /ready} and {@code /clients}; 404 for anything else.
+ * {@code /ready} says whether the listeners accept; it does not depend on the upstream (with a
+ * spool, a listener still accepts while the upstream is down), and {@code /health} adds the
+ * spool's state when there is one. It
  * runs on its own thread, so a slow scraper never touches the SMTP event loops.
  */
 public final class OpsHttpServer implements AutoCloseable {
@@ -27,26 +31,29 @@ public final class OpsHttpServer implements AutoCloseable {
     private final ExecutorService executor;
     private final PrometheusMeterRegistry registry;
     private final BooleanSupplier ready;
+    private final Supplier<Optional<String>> spoolHealth;
     private final Supplier<String> clientsJson;
 
     private OpsHttpServer(HttpServer server, ExecutorService executor, PrometheusMeterRegistry registry,
-                          BooleanSupplier ready, Supplier<String> clientsJson) {
+                          BooleanSupplier ready, Supplier<Optional<String>> spoolHealth, Supplier<String> clientsJson) {
         this.server = server;
         this.executor = executor;
         this.registry = registry;
         this.ready = ready;
+        this.spoolHealth = spoolHealth;
         this.clientsJson = clientsJson;
     }
 
     public static OpsHttpServer start(HostPort address, PrometheusMeterRegistry registry, BooleanSupplier ready,
-                                      Supplier<String> clientsJson) throws IOException {
+                                      Supplier<Optional<String>> spoolHealth, Supplier<String> clientsJson)
+            throws IOException {
         HttpServer server = HttpServer.create(new InetSocketAddress(address.host(), address.port()), 64);
         ExecutorService executor = Executors.newSingleThreadExecutor(r -> {
             Thread thread = new Thread(r, "ops-http");
             thread.setDaemon(true);
             return thread;
         });
-        OpsHttpServer ops = new OpsHttpServer(server, executor, registry, ready, clientsJson);
+        OpsHttpServer ops = new OpsHttpServer(server, executor, registry, ready, spoolHealth, clientsJson);
         server.createContext("/", ops::handle);
         server.setExecutor(executor);
         server.start();
@@ -67,7 +74,8 @@ public final class OpsHttpServer implements AutoCloseable {
             }
             switch (exchange.getRequestURI().getPath()) {
                 case "/metrics" -> metrics(exchange);
-                case "/health" -> send(exchange, 200, "text/plain; charset=utf-8", "ok\n");
+                case "/health" -> send(exchange, 200, "text/plain; charset=utf-8",
+                        "ok\n" + spoolHealth.get().map(line -> line + "\n").orElse(""));
                 case "/ready" -> {
                     boolean isReady = ready.getAsBoolean();
                     send(exchange, isReady ? 200 : 503, "text/plain; charset=utf-8", isReady ? "ready\n" : "not ready\n");

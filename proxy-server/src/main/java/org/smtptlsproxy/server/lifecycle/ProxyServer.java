@@ -23,6 +23,7 @@ import org.smtptlsproxy.config.HostPort;
 import org.smtptlsproxy.config.ProxyConfig;
 import org.smtptlsproxy.metrics.ProxyMetrics;
 import org.smtptlsproxy.runtime.ListenerBindException;
+import org.smtptlsproxy.runtime.SpoolUnavailableException;
 import org.smtptlsproxy.runtime.ProxyRuntime;
 import org.smtptlsproxy.server.ProxyVersion;
 import org.smtptlsproxy.server.http.OpsHttpServer;
@@ -67,7 +68,7 @@ public final class ProxyServer implements AutoCloseable {
         HostPort metricsAddress = config.metrics().address();
         try {
             ops = OpsHttpServer.start(metricsAddress, registry, () -> bound.get() && !runtime.isDraining(),
-                    runtime.clients()::toJson);
+                    runtime::spoolHealth, runtime.clients()::toJson);
         } catch (IOException e) {
             runtime.close();
             throw new StartupException("metrics.address cannot listen on " + metricsAddress + ": "
@@ -79,7 +80,7 @@ public final class ProxyServer implements AutoCloseable {
             ops.close();
             runtime.close();
             throw new StartupException("TLS setup failed: " + e.getMessage());
-        } catch (ListenerBindException e) {
+        } catch (ListenerBindException | SpoolUnavailableException e) {
             ops.close();
             runtime.close();
             throw new StartupException(e.getMessage());

@@ -7,7 +7,6 @@ import java.util.ArrayList;
 import java.util.List;
 import org.smtptlsproxy.config.ConfigException;
 import org.smtptlsproxy.config.ConfigProblem;
-import org.smtptlsproxy.config.DeliveryMode;
 import org.smtptlsproxy.config.InboundTlsMode;
 import org.smtptlsproxy.config.ListenerConfig;
 import org.smtptlsproxy.config.ProxyConfig;
@@ -56,20 +55,10 @@ public final class StartupChecks {
         }
     }
 
-    /**
-     * The spool directory must be one the proxy can create files in (it is created when missing).
-     * And until the sessions are wired to the spool (issue 13's delivery seam), a listener set to
-     * spool is refused rather than silently relaying cut-through.
-     */
+    /** The spool directory must be one the proxy can create files in (it is created when missing). */
     private static void spool(ProxyConfig config, List<ConfigProblem> problems) {
         if (!config.spools()) {
             return;
-        }
-        for (int i = 0; i < config.listeners().size(); i++) {
-            if (config.listeners().get(i).delivery() == DeliveryMode.SPOOL) {
-                problems.add(new ConfigProblem("listeners[" + i + "].delivery", 0,
-                        "delivery: spool is not available in this build yet (the spool store is; the sessions do not use it)"));
-            }
         }
         String unwritable = unwritable(config.spool().directory());
         if (unwritable != null) {

@@ -1,0 +1,206 @@
+package org.smtptlsproxy.delivery;
+
+import io.netty.buffer.ByteBuf;
+import io.netty.channel.EventLoop;
+import io.netty.util.concurrent.Future;
+import io.netty.util.concurrent.Promise;
+import java.io.IOException;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+import org.smtptlsproxy.smtp.DotStuffing;
+import org.smtptlsproxy.smtp.MailPath;
+import org.smtptlsproxy.smtp.SmtpReply;
+import org.smtptlsproxy.spool.MessageDraft;
+import org.smtptlsproxy.spool.SpoolFullException;
+import org.smtptlsproxy.spool.SpoolRecipient;
+import org.smtptlsproxy.spool.SpoolStore;
+import org.smtptlsproxy.spool.SpoolWriter;
+
+/**
+ * One transaction into the spool. The envelope is the proxy's to accept (only room in the spool
+ * can refuse it); the content is written unstuffed as it arrives; the 250 goes out only once the
+ * store says the message, its envelope and its directory entry are on disk. Until then anything
+ * that goes wrong is a 4xx and the temp file is gone: the sender still has the message.
+ *
+ * <p>Writes are page-cache writes on the event loop (a bounded buffer, no fsync); the fsyncs
+ * happen on the store's commit thread, grouped across sessions.
+ */
+final class SpoolTransaction implements DeliveryTransaction {
+
+    private static final Logger LOG = LoggerFactory.getLogger(SpoolTransaction.class);
+
+    static final SmtpReply SPOOL_FULL = SmtpReply.of(452, "4.3.1 Insufficient system storage");
+    static final SmtpReply SPOOL_ERROR = SmtpReply.of(451, "4.3.0 Local error in processing: cannot write the spool; try again later");
+    private static final SmtpReply SENDER_OK = SmtpReply.of(250, "2.1.0 Sender OK");
+    private static final SmtpReply RECIPIENT_OK = SmtpReply.of(250, "2.1.5 Recipient OK");
+    private static final SmtpReply START_DATA = SmtpReply.of(354, "End data with <CR><LF>.<CR><LF>");
+
+    private final SpoolStore store;
+    private final String listener;
+    private final TransactionFacts facts;
+    private final EventLoop loop;
+    private final List<SpoolRecipient> recipients = new ArrayList<>();
+    private final DotStuffing transparency = DotStuffing.forMessage();
+    private MailPath sender;
+    private SpoolWriter writer;
+    private SmtpReply failure;
+
+    SpoolTransaction(SpoolStore store, String listener, TransactionFacts facts, EventLoop loop) {
+        this.store = store;
+        this.listener = listener;
+        this.facts = facts;
+        this.loop = loop;
+    }
+
+    @Override
+    public Future<SmtpReply> mail(MailPath sender) {
+        if (!store.hasRoomFor(declaredSize(sender))) {
+            return loop.newSucceededFuture(SPOOL_FULL);
+        }
+        this.sender = sender;
+        return loop.newSucceededFuture(SENDER_OK);
+    }
+
+    @Override
+    public Future<SmtpReply> rcpt(MailPath recipient) {
+        recipients.add(SpoolRecipient.pending(recipient.address(), parameterText(recipient.parameters())));
+        return loop.newSucceededFuture(RECIPIENT_OK);
+    }
+
+    @Override
+    public Future<SmtpReply> data() {
+        try {
+            writer = store.open();
+            return loop.newSucceededFuture(START_DATA);
+        } catch (SpoolFullException e) {
+            LOG.warn("spool full, message refused with 452: {}", e.getMessage());
+            return loop.newSucceededFuture(SPOOL_FULL);
+        } catch (IOException e) {
+            LOG.error("cannot start a spool file: {}", e.toString());
+            return loop.newSucceededFuture(SPOOL_ERROR);
+        }
+    }
+
+    @Override
+    public void content(ByteBuf chunk) {
+        try {
+            write(chunk);
+        } finally {
+            chunk.release();
+        }
+    }
+
+    private void write(ByteBuf chunk) {
+        if (failure != null) {
+            return;
+        }
+        try {
+            transparency.unstuff(chunk, writer::write);
+        } catch (SpoolFullException e) {
+            LOG.warn("spool full during the data, message refused with 452: {}", e.getMessage());
+            failure = SPOOL_FULL;
+        } catch (IOException e) {
+            LOG.error("cannot write spool file {}: {}", writer.id(), e.toString());
+            failure = SPOOL_ERROR;
+        }
+    }
+
+    @Override
+    public boolean isWritable() {
+        return true; // page-cache writes: the event loop is the backpressure
+    }
+
+    @Override
+    public void onWritable(Runnable listener) {
+        // Always writable.
+    }
+
+    @Override
+    public SmtpReply failure() {
+        return failure;
+    }
+
+    @Override
+    public Future<SmtpReply> endOfData(ByteBuf last) {
+        content(last);
+        if (failure != null) {
+            writer.abort();
+            return loop.newSucceededFuture(failure);
+        }
+        Promise<SmtpReply> reply = loop.newPromise();
+        MessageDraft draft = new MessageDraft(listener, facts.sessionId(), clientFacts(), sender.address(),
+                parameterText(sender.parameters()), recipients);
+        writer.commit(draft).whenComplete((envelope, error) -> {
+            if (error == null) {
+                reply.setSuccess(SmtpReply.of(250, "2.0.0 Ok: queued as " + envelope.id().value()));
+            } else if (error instanceof SpoolFullException || error.getCause() instanceof SpoolFullException) {
+                reply.setSuccess(SPOOL_FULL);
+            } else {
+                LOG.error("cannot commit spool file {}: {}", writer.id(), error.toString());
+                reply.setSuccess(SPOOL_ERROR);
+            }
+        });
+        return reply;
+    }
+
+    @Override
+    public void abort(String reason) {
+        if (writer != null) {
+            writer.abort();
+        }
+    }
+
+    @Override
+    public void reset() {
+        abort("reset");
+    }
+
+    @Override
+    public String tlsProtocol() {
+        return "spooled";
+    }
+
+    @Override
+    public String tlsCipher() {
+        return "spooled";
+    }
+
+    /** The sender's line for the log and {@code queue show}: where the message came from. */
+    private String clientFacts() {
+        StringBuilder line = new StringBuilder("client=").append(facts.client() == null ? "unknown"
+                : facts.client().getAddress().getHostAddress() + ":" + facts.client().getPort());
+        line.append(" helo=").append(facts.heloName());
+        line.append(" tls=").append(facts.tlsProtocol() == null ? "none" : facts.tlsProtocol() + "/" + facts.tlsCipher());
+        if (facts.authenticated()) {
+            line.append(" auth=yes");
+        }
+        return line.toString();
+    }
+
+    private static long declaredSize(MailPath sender) {
+        String size = sender.parameters().get("SIZE");
+        try {
+            return size == null ? 0 : Long.parseLong(size);
+        } catch (NumberFormatException e) {
+            return 0; // the session has validated it; a size it let through is not ours to refuse
+        }
+    }
+
+    /** The parameters as they go upstream again: "KEY=value" or "KEY", in the order sent. */
+    static String parameterText(Map<String, String> parameters) {
+        StringBuilder text = new StringBuilder();
+        parameters.forEach((keyword, value) -> {
+            if (!text.isEmpty()) {
+                text.append(' ');
+            }
+            text.append(keyword);
+            if (!value.isEmpty()) {
+                text.append('=').append(value);
+            }
+        });
+        return text.toString();
+    }
+}
