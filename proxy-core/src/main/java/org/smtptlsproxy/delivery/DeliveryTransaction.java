@@ -60,6 +60,14 @@ public interface DeliveryTransaction {
     /** RSET, EHLO or QUIT before the data: the transaction is dropped, nothing was delivered. */
     void reset();
 
+    /**
+     * True when a 2xx to the end of data means the proxy has stored the message to deliver it
+     * later, not that the upstream has it: such a transaction is counted as spooled.
+     */
+    default boolean keepsMessage() {
+        return false;
+    }
+
     /** The outbound TLS protocol the transaction used, for the transaction log ("none" if none). */
     String tlsProtocol();
 

@@ -159,6 +159,11 @@ final class SpoolTransaction implements DeliveryTransaction {
     }
 
     @Override
+    public boolean keepsMessage() {
+        return true;
+    }
+
+    @Override
     public String tlsProtocol() {
         return "spooled";
     }

@@ -327,7 +327,7 @@ public final class SmtpSession {
         SmtpReply refusal = mailRefusal(command, sender);
         if (refusal != null) {
             reply(refusal);
-            countTransaction(sender == null ? null : sender.address(), 0, 0, 0, refusal, System.nanoTime(), "none",
+            countTransaction(sender == null ? null : sender.address(), 0, 0, 0, refusal, false, System.nanoTime(), "none",
                     "none", UpstreamReplyReason.quotedIn(refusal).label());
             return;
         }
@@ -648,8 +648,8 @@ public final class SmtpSession {
         if (transaction == txn) {
             transaction = null;
         }
-        countTransaction(txn.sender.address(), txn.recipients, txn.accepted, size, finalReply, txn.startedNanos,
-                txn.delivery.tlsProtocol(), txn.delivery.tlsCipher(), txn.reason(finalReply));
+        countTransaction(txn.sender.address(), txn.recipients, txn.accepted, size, finalReply,
+                txn.delivery.keepsMessage(), txn.startedNanos, txn.delivery.tlsProtocol(), txn.delivery.tlsCipher(), txn.reason(finalReply));
     }
 
     /**
@@ -658,9 +658,12 @@ public final class SmtpSession {
      * @param from   null when a MAIL was refused before its address could be read
      * @param reason the Exchange Online reason of the reply (UpstreamReplyReason), for the log
      */
-    private void countTransaction(String from, int rcpts, int accepted, long size, SmtpReply finalReply,
+    private void countTransaction(String from, int rcpts, int accepted, long size, SmtpReply finalReply, boolean spooled,
                                   long startedNanos, String outTlsProtocol, String outTlsCipher, String reason) {
         MessageOutcome outcome = MessageOutcome.ofReplyCode(finalReply.code());
+        if (outcome == MessageOutcome.RELAYED && spooled) {
+            outcome = MessageOutcome.SPOOLED;
+        }
         context.metrics().messageCompleted(outcome);
         transactionsCounted++;
         context.clients().transactionEnded(client.getAddress().getHostAddress(), context.name(), inTlsProtocol(),

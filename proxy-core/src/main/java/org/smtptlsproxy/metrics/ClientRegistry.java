@@ -81,7 +81,7 @@ public final class ClientRegistry {
         long deferred = old == null ? 0 : old.deferred();
         long rejected = old == null ? 0 : old.rejected();
         switch (outcome) {
-            case RELAYED -> relayed++;
+            case RELAYED, SPOOLED -> relayed++; // accepted from this client either way
             case DEFERRED -> deferred++;
             case REJECTED -> rejected++;
             default -> throw new IllegalStateException();

@@ -35,7 +35,8 @@ public final class ProxyMetrics {
     }
 
     public enum MessageOutcome {
-        RELAYED, DEFERRED, REJECTED;
+        /** RELAYED: the upstream said 250; SPOOLED: the proxy's spool holds it, delivered later. */
+        RELAYED, SPOOLED, DEFERRED, REJECTED;
 
         public String label() {
             return name().toLowerCase(java.util.Locale.ROOT);
