@@ -34,6 +34,15 @@ final class ProxyUnderTest implements AutoCloseable {
      * @param upstreamYaml lines under {@code upstream:} (host, port, tls…), two-space indented by the caller
      */
     static ProxyUnderTest start(Path directory, TestPki.Identity identity, List<String> upstreamYaml) throws Exception {
+        return start(directory, identity, upstreamYaml, null);
+    }
+
+    /**
+     * The same, plus (when {@code spool} is not null) a STARTTLS listener "spool" with
+     * {@code delivery: spool} keeping its messages in {@code spool}, retried every second.
+     */
+    static ProxyUnderTest start(Path directory, TestPki.Identity identity, List<String> upstreamYaml, Path spool)
+            throws Exception {
         Files.createDirectories(directory);
         TestPki.PemFiles pem = identity.writePem(directory, "proxy", KeyFormat.PKCS8);
         // PBKDF2 with few iterations: the hash format the README documents, cheap for a test.
@@ -63,8 +72,23 @@ final class ProxyUnderTest implements AutoCloseable {
                 "      key: " + pem.key(),
                 "    auth:",
                 "      required: true",
-                "      users_file: " + directory.resolve("users"),
-                "upstream:"));
+                "      users_file: " + directory.resolve("users")));
+        if (spool != null) {
+            yaml.addAll(List.of(
+                    "  - name: spool",
+                    "    address: 127.0.0.1:0",
+                    "    delivery: spool",
+                    "    tls:",
+                    "      mode: starttls",
+                    "      certificate: " + pem.certificate(),
+                    "      key: " + pem.key(),
+                    "spool:",
+                    "  directory: " + spool,
+                    "  retry:",
+                    "    first: 1s",
+                    "    max: 1s"));
+        }
+        yaml.add("upstream:");
         yaml.addAll(upstreamYaml);
         yaml.addAll(List.of(
                 "  connect_timeout: 5s",
