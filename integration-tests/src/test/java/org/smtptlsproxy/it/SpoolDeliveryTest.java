@@ -37,14 +37,18 @@ class SpoolDeliveryTest {
     Path spool;
 
     private ProxyFixture.Builder spoolingProxy(int upstreamPort) {
+        return spoolingProxy(upstreamPort, "1s");
+    }
+
+    private ProxyFixture.Builder spoolingProxy(int upstreamPort, String retry) {
         return ProxyFixture.builder()
                 .noUpstream(upstreamPort)
                 .plainListener("delivery: spool")
                 .yaml("spool:")
                 .yaml("  directory: " + spool)
                 .yaml("  retry:")
-                .yaml("    first: 1s")
-                .yaml("    max: 1s");
+                .yaml("    first: " + retry)
+                .yaml("    max: " + retry);
     }
 
     private static FakeUpstream upstreamOn(int port, java.util.function.Consumer<FakeUpstream.Builder> settings)
@@ -195,6 +199,90 @@ class SpoolDeliveryTest {
             assertTrue(upstream.awaitMessages(1, Duration.ofSeconds(20)));
             assertTrue(upstream.messages().get(0).content().endsWith(BODY));
             awaitEmptySpool();
+        }
+    }
+
+    @Test
+    void aMessageOverSpoolMaxSizeGets452AndLeavesNothingBehind() throws Exception {
+        try (ProxyFixture fixture = spoolingProxy(freePort()).yaml("  max_size: 1MB").start();
+             SmtpTestClient scanner = fixture.connect("plain")) {
+            scanner.ehlo("scanner.example");
+            String big = BODY + ("x".repeat(998) + "\r\n").repeat(1100); // 1.1 MB
+            scanner.command("MAIL FROM:<scanner@legacy.example>");
+            scanner.command("RCPT TO:<b@contoso.example>");
+            assertEquals(354, scanner.command("DATA").code());
+            scanner.writeDotStuffed(big.getBytes(StandardCharsets.US_ASCII));
+            SmtpTestClient.Reply reply = scanner.readReply();
+            assertEquals(452, reply.code(), reply.toString());
+            assertTrue(reply.text().startsWith("4.3.1 Insufficient system storage"), reply.toString());
+            assertEquals(0, queued());
+            try (Stream<Path> temp = Files.list(spool.resolve("tmp"))) {
+                assertEquals(0, temp.count(), "the refused message's temp file is gone");
+            }
+            // The session goes on: a message that fits is still taken.
+            assertEquals(250, scanner.sendMessage("scanner@legacy.example", List.of("b@contoso.example"),
+                    BODY.getBytes(StandardCharsets.US_ASCII)).code());
+        }
+    }
+
+    @Test
+    void theQueueCommandListsShowsDeletesAndRetriesOnTheLiveSpool() throws Exception {
+        int port = freePort();
+        // Retries an hour apart: only the operator's retry sends before that.
+        try (ProxyFixture fixture = spoolingProxy(port, "1h").start()) {
+            for (String recipient : List.of("keep@contoso.example", "drop@contoso.example")) {
+                try (SmtpTestClient scanner = fixture.connect("plain")) {
+                    scanner.ehlo("scanner.example");
+                    assertEquals(250, scanner.sendMessage("scanner@legacy.example", List.of(recipient),
+                            BODY.getBytes(StandardCharsets.US_ASCII)).code());
+                }
+            }
+            String list = queue("list");
+            assertTrue(list.contains("2 messages"), list);
+            String drop = list.lines().filter(line -> !line.startsWith("ID") && line.contains("scanner@legacy.example"))
+                    .map(line -> line.split(" ")[0]).filter(id -> queue("show", id).contains("<drop@contoso.example>"))
+                    .findFirst().orElseThrow(() -> new AssertionError(list));
+            String show = queue("show", drop);
+            assertTrue(show.contains("recipient:    <drop@contoso.example> pending"), show);
+            assertTrue(show.contains("last reply:   451 4.4.1"), "the failed first attempt: " + show);
+
+            queue("delete", drop);
+            long deadline = System.nanoTime() + Duration.ofSeconds(10).toNanos();
+            while (queued() > 1 && System.nanoTime() < deadline) {
+                Thread.sleep(50);
+            }
+            assertEquals(1, queued(), "the running proxy applied the delete");
+
+            try (FakeUpstream upstream = upstreamOn(port, b -> { })) {
+                Thread.sleep(1500);
+                assertEquals(0, upstream.messages().size(), "nothing before the next attempt, an hour away");
+                queue("retry", "--all");
+                assertTrue(upstream.awaitMessages(1, Duration.ofSeconds(10)), "the operator's retry sent it");
+                assertEquals(List.of("keep@contoso.example"), upstream.messages().get(0).recipients());
+                awaitEmptySpool();
+                Thread.sleep(300);
+                assertEquals(1, upstream.messages().size(), "the deleted message is never sent");
+            }
+            assertTrue(Files.list(spool.resolve("deleted")).findAny().isPresent(), "kept in deleted/ for the operator");
+        }
+    }
+
+    /** {@code smtp-tls-proxy queue ...} as an operator runs it, next to the running proxy. */
+    private String queue(String... args) {
+        List<String> command = new java.util.ArrayList<>(ProxyJar.command("queue"));
+        command.addAll(List.of(args));
+        command.addAll(List.of("--directory", spool.toString()));
+        try {
+            Process process = new ProcessBuilder(command).redirectErrorStream(true).start();
+            String output = new String(process.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+            assertTrue(process.waitFor(30, java.util.concurrent.TimeUnit.SECONDS), output);
+            assertEquals(0, process.exitValue(), String.join(" ", args) + ":\n" + output);
+            return output;
+        } catch (java.io.IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new AssertionError(e);
         }
     }
 

@@ -12,6 +12,7 @@ import java.time.Instant;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
 import java.util.function.Supplier;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -118,8 +119,18 @@ final class ProxySpool implements AutoCloseable {
     @Override
     public void close() {
         scheduler.close();
-        schedulerThread.shutdownNow();
-        fileReads.shutdownNow();
+        // Not shutdownNow: an interrupt closes a FileChannel mid-write (ClosedByInterruptException),
+        // and the result of an attempt that has just ended deserves to be recorded.
+        schedulerThread.shutdown();
+        fileReads.shutdown();
+        try {
+            if (!schedulerThread.awaitTermination(5, TimeUnit.SECONDS)) {
+                LOG.warn("spool {}: the scheduler did not finish within 5 s; its attempts are retried after the restart",
+                        config.directory());
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
         try {
             store.close();
         } catch (IOException e) {
