@@ -56,6 +56,27 @@ class CommandLineTest {
     }
 
     @Test
+    void checkNamesTheSpoolingListenersAndTheirSpool() throws Exception {
+        Path dir = Files.createTempDirectory("check-spool");
+        Files.writeString(dir.resolve("config.yaml"), String.join("\n",
+                "listeners:",
+                "  - name: lan",
+                "    address: 0.0.0.0:2525",
+                "  - name: printers",
+                "    address: 0.0.0.0:2526",
+                "    delivery: spool",
+                "spool:",
+                "  directory: " + dir.resolve("spool"),
+                "upstream:",
+                "  host: contoso-com.mail.protection.outlook.com",
+                ""));
+        Run run = run("check", "--config", dir.resolve("config.yaml").toString());
+        assertEquals(0, run.exit(), run.err());
+        assertTrue(run.out().contains("  spool.directory: " + dir.resolve("spool")
+                + " (delivery: spool on printers; empty, created at start-up)"), run.out());
+    }
+
+    @Test
     void checkReportsBothCertificatesOfADualCertificateListenerAndRefusesSwappedKeyTypes() throws Exception {
         Path dir = Files.createTempDirectory("check-dual");
         TestPki.PemFiles rsa = ProxyFixture.LOCALHOST.writePem(dir, "server", KeyFormat.PKCS1);

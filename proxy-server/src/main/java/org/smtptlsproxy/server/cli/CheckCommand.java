@@ -1,14 +1,19 @@
 package org.smtptlsproxy.server.cli;
 
+import java.io.IOException;
 import java.io.PrintWriter;
 import java.time.Instant;
+import java.util.List;
 import java.util.concurrent.Callable;
 import org.smtptlsproxy.config.ConfigException;
 import org.smtptlsproxy.config.ConfigLoader;
 import org.smtptlsproxy.config.ConfigProblem;
+import org.smtptlsproxy.config.DeliveryMode;
 import org.smtptlsproxy.config.InboundTls;
+import org.smtptlsproxy.config.ListenerConfig;
 import org.smtptlsproxy.config.ProxyConfig;
 import org.smtptlsproxy.server.lifecycle.StartupChecks;
+import org.smtptlsproxy.spool.SpoolLayout;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -36,6 +41,7 @@ public final class CheckCommand implements Callable<Integer> {
             out.println(config.file() + ": OK (" + loaded.listeners().size() + " listener"
                     + (loaded.listeners().size() == 1 ? "" : "s") + ", upstream " + loaded.upstream().address() + ")");
             certificates(loaded, out);
+            spool(loaded, out);
             out.flush();
             return 0;
         } catch (ConfigException e) {
@@ -45,6 +51,24 @@ public final class CheckCommand implements Callable<Integer> {
             err.flush();
             return 1;
         }
+    }
+
+    /** Which listeners spool, where, and what is queued there now (read without the proxy's lock). */
+    private static void spool(ProxyConfig config, PrintWriter out) {
+        if (!config.spools()) {
+            return;
+        }
+        List<String> spooling = config.listeners().stream()
+                .filter(listener -> listener.delivery() == DeliveryMode.SPOOL).map(ListenerConfig::name).toList();
+        SpoolLayout layout = new SpoolLayout(config.spool().directory());
+        String queued;
+        try {
+            queued = layout.exists() ? layout.readEnvelopes().size() + " message(s) queued" : "empty, created at start-up";
+        } catch (IOException e) {
+            queued = "cannot read it: " + e.getMessage();
+        }
+        out.println("  spool.directory: " + layout.root() + " (delivery: spool on " + String.join(", ", spooling) + "; "
+                + queued + ")");
     }
 
     /** Each certificate a listener serves, so that an administrator sees which file holds what and until when. */
