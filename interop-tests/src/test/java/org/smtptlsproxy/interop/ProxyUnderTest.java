@@ -51,37 +51,18 @@ final class ProxyUnderTest implements AutoCloseable {
                 "hostname: proxy.interop.test",
                 "listeners:",
                 "  - name: plain",
-                "    address: 127.0.0.1:0",
-                "  - name: starttls",
-                "    address: 127.0.0.1:0",
-                "    tls:",
-                "      mode: starttls",
-                "      certificate: " + pem.certificate(),
-                "      key: " + pem.key(),
-                "  - name: smtps",
-                "    address: 127.0.0.1:0",
-                "    tls:",
-                "      mode: implicit",
-                "      certificate: " + pem.certificate(),
-                "      key: " + pem.key(),
-                "  - name: auth",
-                "    address: 127.0.0.1:0",
-                "    tls:",
-                "      mode: starttls",
-                "      certificate: " + pem.certificate(),
-                "      key: " + pem.key(),
+                "    address: 127.0.0.1:0"));
+        yaml.addAll(tlsListener("starttls", "starttls", pem));
+        yaml.addAll(tlsListener("smtps", "implicit", pem));
+        yaml.addAll(tlsListener("auth", "starttls", pem));
+        yaml.addAll(List.of(
                 "    auth:",
                 "      required: true",
                 "      users_file: " + directory.resolve("users")));
         if (spool != null) {
+            yaml.addAll(tlsListener("spool", "starttls", pem));
             yaml.addAll(List.of(
-                    "  - name: spool",
-                    "    address: 127.0.0.1:0",
                     "    delivery: spool",
-                    "    tls:",
-                    "      mode: starttls",
-                    "      certificate: " + pem.certificate(),
-                    "      key: " + pem.key(),
                     "spool:",
                     "  directory: " + spool,
                     "  retry:",
@@ -101,6 +82,16 @@ final class ProxyUnderTest implements AutoCloseable {
         Path config = directory.resolve("config.yaml");
         Files.writeString(config, String.join("\n", yaml) + "\n", StandardCharsets.UTF_8);
         return new ProxyUnderTest(ProxyServer.start(new ConfigLoader().load(config)), directory);
+    }
+
+    private static List<String> tlsListener(String name, String mode, TestPki.PemFiles pem) {
+        return List.of(
+                "  - name: " + name,
+                "    address: 127.0.0.1:0",
+                "    tls:",
+                "      mode: " + mode,
+                "      certificate: " + pem.certificate(),
+                "      key: " + pem.key());
     }
 
     int port(String listener) {
