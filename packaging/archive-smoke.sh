@@ -13,8 +13,8 @@
 # as its User= (no new privileges, UMask=0077, its Environment=).
 #
 # Runs as root, from `.ci/run` after the build (needs proxy-server/target/smtp-tls-proxy-*.tar.gz).
-# Changes the machine (/opt/smtp-tls-proxy, /etc/smtp-tls-proxy, a system user) and removes what
-# it added except the user.
+# Changes the machine (/opt/smtp-tls-proxy, /etc/smtp-tls-proxy, /var/spool/smtp-tls-proxy, a
+# system user) and removes what it added except the user.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$(pwd)
@@ -22,7 +22,7 @@ repo=$(pwd)
 say() { printf '\n== archive-smoke: %s\n' "$*"; }
 fail() { printf 'archive-smoke: FAILED: %s\n' "$*" >&2; exit 1; }
 
-for path in /opt/smtp-tls-proxy /etc/smtp-tls-proxy /etc/systemd/system/smtp-tls-proxy.service; do
+for path in /opt/smtp-tls-proxy /etc/smtp-tls-proxy /etc/systemd/system/smtp-tls-proxy.service /var/spool/smtp-tls-proxy; do
     [ ! -e "$path" ] || fail "$path exists already; not touching an existing installation"
 done
 
@@ -39,7 +39,7 @@ cleanup() {
     set +e
     if [ -n "$proxy_pid" ]; then kill -TERM "$proxy_pid" 2>/dev/null; wait "$proxy_pid" 2>/dev/null; fi
     if [ -n "$upstream_pid" ]; then kill "$upstream_pid" 2>/dev/null; wait "$upstream_pid" 2>/dev/null; fi
-    rm -rf /opt/smtp-tls-proxy /etc/smtp-tls-proxy /etc/systemd/system/smtp-tls-proxy.service \
+    rm -rf /opt/smtp-tls-proxy /etc/smtp-tls-proxy /etc/systemd/system/smtp-tls-proxy.service /var/spool/smtp-tls-proxy \
         /usr/local/bin/smtp-tls-proxy /etc/sysusers.d/smtp-tls-proxy.conf /etc/tmpfiles.d/smtp-tls-proxy.conf "$work"
 }
 trap cleanup EXIT
@@ -139,6 +139,8 @@ eval "$(readme_steps unpack "$archive")"
 getent passwd smtp-tls-proxy >/dev/null || fail "no smtp-tls-proxy user"
 [ "$(stat -c '%U:%G %a' /etc/smtp-tls-proxy)" = "root:smtp-tls-proxy 750" ] || fail "/etc/smtp-tls-proxy: $(stat -c '%U:%G %a' /etc/smtp-tls-proxy)"
 [ -f /etc/smtp-tls-proxy/config.yaml ] || fail "no first config"
+[ "$(stat -c '%U:%G %a' /var/spool/smtp-tls-proxy)" = "smtp-tls-proxy:smtp-tls-proxy 700" ] \
+    || fail "/var/spool/smtp-tls-proxy: $(stat -c '%U:%G %a' /var/spool/smtp-tls-proxy)"
 
 say "README step 2: the administrator's config and certificate"
 openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=relay.smoke.internal" \

@@ -2,8 +2,10 @@
 # The Debian package on a clean Debian machine, as docs/INSTALL.md tells an administrator:
 # install it with dpkg (its Java runtime from apt first), run the installed launcher's `version`
 # and `check` on the shipped config (which must fail, naming the missing certificate, and pass
-# once one is where the config points), upgrade it over an edited config (the conffile must
-# stay as edited), verify the unit with systemd-analyze, and purge it again.
+# once one is where the config points), check the spool folder (owner, mode 0700, writable by
+# the service and by nobody else), upgrade it over an edited config (the conffile must stay as
+# edited, the spool's mode is restored), verify the unit with systemd-analyze, and purge it again
+# (a spool with a message in it stays; an empty one goes).
 #
 # Runs as root, from `.ci/run` after the build (needs proxy-server/target/smtp-tls-proxy_*_all.deb).
 # Changes the machine: only run it where a test install is welcome.
@@ -35,6 +37,7 @@ dpkg_retry() {
 deb=$(ls proxy-server/target/smtp-tls-proxy_*_all.deb)
 [ "$(wc -l <<<"$deb")" = 1 ] || fail "expected one .deb in proxy-server/target, found: $deb"
 dpkg -s smtp-tls-proxy >/dev/null 2>&1 && fail "smtp-tls-proxy is already installed here; not touching it"
+[ ! -e /var/spool/smtp-tls-proxy ] || fail "/var/spool/smtp-tls-proxy exists already; not touching it"
 
 say "runtime dependency and tools from apt"
 apt_install default-jre-headless openssl systemd
@@ -45,6 +48,12 @@ getent passwd smtp-tls-proxy >/dev/null || fail "no smtp-tls-proxy user"
 [ "$(stat -c '%U:%G %a' /etc/smtp-tls-proxy)" = "root:smtp-tls-proxy 750" ] || fail "/etc/smtp-tls-proxy: $(stat -c '%U:%G %a' /etc/smtp-tls-proxy)"
 [ "$(stat -c '%U:%G %a' /etc/smtp-tls-proxy/config.yaml)" = "root:smtp-tls-proxy 640" ] || fail "config.yaml owner/mode"
 [ -f /lib/systemd/system/smtp-tls-proxy.service ] || fail "no unit"
+spool=/var/spool/smtp-tls-proxy
+[ "$(stat -c '%U:%G %a' "$spool")" = "smtp-tls-proxy:smtp-tls-proxy 700" ] || fail "$spool: $(stat -c '%U:%G %a' "$spool")"
+grep -qx "d $spool 0700 smtp-tls-proxy smtp-tls-proxy -" /usr/lib/tmpfiles.d/smtp-tls-proxy.conf || fail "no tmpfiles.d line for $spool"
+grep -qx "ReadWritePaths=-$spool" /lib/systemd/system/smtp-tls-proxy.service || fail "the unit cannot write $spool"
+runuser -u smtp-tls-proxy -- sh -c "touch $spool/probe && rm $spool/probe" || fail "the service user cannot write $spool"
+if runuser -u nobody -- ls "$spool" >/dev/null 2>&1; then fail "other users can list $spool"; fi
 
 say "smtp-tls-proxy version"
 version_out=$(smtp-tls-proxy version)
@@ -80,14 +89,28 @@ systemd-analyze security --offline=yes --threshold=20 /lib/systemd/system/smtp-t
 say "upgrade over an edited config: the conffile stays as the administrator left it"
 sed -i 's/^hostname: .*/hostname: relay.fabrikam.internal   # edited by the administrator/' /etc/smtp-tls-proxy/config.yaml
 edited=$(sha256sum /etc/smtp-tls-proxy/config.yaml)
+chmod 0755 "$spool"   # loosened by hand: the upgrade puts it back
 dpkg_retry -i "$deb"
 [ "$(sha256sum /etc/smtp-tls-proxy/config.yaml)" = "$edited" ] || fail "the upgrade overwrote the edited config"
 [ ! -e /etc/smtp-tls-proxy/config.yaml.dpkg-new ] || fail "dpkg left config.yaml.dpkg-new"
+[ "$(stat -c '%U:%G %a' "$spool")" = "smtp-tls-proxy:smtp-tls-proxy 700" ] || fail "$spool after the upgrade: $(stat -c '%U:%G %a' "$spool")"
 
-say "dpkg --purge"
+say "dpkg --purge with a message in the spool: the spool stays"
+runuser -u smtp-tls-proxy -- mkdir "$spool/queue" "$spool/tmp"
+runuser -u smtp-tls-proxy -- sh -c "echo 'Subject: not delivered yet' > $spool/queue/0000000000001.data"
 dpkg_retry --purge smtp-tls-proxy
+[ -f "$spool/queue/0000000000001.data" ] || fail "the purge removed a spooled message"
+rm -r "$spool"
+
+say "dpkg -i again, then dpkg --purge with an empty spool"
+dpkg_retry -i "$deb"
+[ "$(stat -c '%U:%G %a' "$spool")" = "smtp-tls-proxy:smtp-tls-proxy 700" ] || fail "$spool: $(stat -c '%U:%G %a' "$spool")"
+runuser -u smtp-tls-proxy -- mkdir "$spool/queue" "$spool/tmp" "$spool/control" "$spool/corrupt" "$spool/deleted"
+runuser -u smtp-tls-proxy -- touch "$spool/spool.lock"
+dpkg_retry --purge smtp-tls-proxy
+[ ! -e "$spool" ] || fail "$spool is still there after purging an empty spool: $(ls -A "$spool")"
 for gone in /usr/bin/smtp-tls-proxy /usr/share/smtp-tls-proxy /lib/systemd/system/smtp-tls-proxy.service \
-            /etc/smtp-tls-proxy/config.yaml; do
+            /etc/smtp-tls-proxy/config.yaml /usr/lib/tmpfiles.d/smtp-tls-proxy.conf; do
     [ ! -e "$gone" ] || fail "$gone is still there after the purge"
 done
 # The administrator's own files (certificate, key) are theirs to remove.
