@@ -87,12 +87,23 @@ public final class QueueCommand implements Runnable {
                 dir = loaded.spool().directory();
             }
             SpoolLayout layout = new SpoolLayout(dir);
+            if (!layout.exists() && isEmptyDirectory(dir)) {
+                return layout; // installed, not used yet: the proxy makes queue/ at its first start
+            }
             if (!layout.exists()) {
                 err.println("smtp-tls-proxy: " + dir + " is not a spool directory (no queue/ in it)");
                 err.flush();
                 return null;
             }
             return layout;
+        }
+    }
+
+    private static boolean isEmptyDirectory(Path dir) {
+        try (java.util.stream.Stream<Path> entries = java.nio.file.Files.list(dir)) {
+            return entries.findAny().isEmpty();
+        } catch (IOException e) {
+            return false;
         }
     }
 
@@ -137,17 +148,29 @@ public final class QueueCommand implements Runnable {
             if (layout == null) {
                 return 1;
             }
-            int exit = run(layout);
+            int exit = layout.exists() ? run(layout) : nothingSpooledYet(layout);
             out().flush();
             err().flush();
             return exit;
         }
 
         abstract int run(SpoolLayout layout) throws IOException;
+
+        /** The directory exists and is empty: no proxy has spooled there yet. */
+        int nothingSpooledYet(SpoolLayout layout) {
+            return fail(layout.root() + " holds no message: nothing has been spooled there yet");
+        }
     }
 
     @Command(name = "list", description = "One line per message: id, age, size, sender, recipients pending, attempts, last reply.")
     static final class ListMessages extends Sub {
+
+        @Override
+        int nothingSpooledYet(SpoolLayout layout) {
+            out().println("The spool is empty.");
+            out().flush();
+            return 0;
+        }
 
         @Override
         int run(SpoolLayout layout) throws IOException {

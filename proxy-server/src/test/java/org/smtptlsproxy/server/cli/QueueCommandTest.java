@@ -116,6 +116,25 @@ class QueueCommandTest {
     }
 
     @Test
+    void theEmptyFolderThePackagesCreateIsAnEmptySpoolNotAnError() throws Exception {
+        Path installed = Files.createDirectory(dir.resolve("installed"));
+        StringWriter out = new StringWriter();
+        StringWriter err = new StringWriter();
+        int exit = Main.run(new PrintWriter(out), new PrintWriter(err, true), "queue", "list",
+                "--directory", installed.toString());
+        assertEquals(0, exit, err.toString());
+        assertEquals("The spool is empty.\n", out.toString());
+        err = new StringWriter();
+        exit = Main.run(new PrintWriter(new StringWriter()), new PrintWriter(err, true), "queue", "show", "0000000000000",
+                "--directory", installed.toString());
+        assertEquals(1, exit);
+        assertTrue(err.toString().contains("holds no message: nothing has been spooled there yet"), err.toString());
+        try (var entries = Files.list(installed)) {
+            assertEquals(0, entries.count(), "reading never creates anything (it may run as root)");
+        }
+    }
+
+    @Test
     void withoutARunningProxyRetryAndDeleteApplyDirectly() throws Exception {
         SpoolEnvelope later;
         SpoolEnvelope unwanted;
