@@ -23,6 +23,7 @@ import org.smtptlsproxy.delivery.SpoolDelivery;
 import org.smtptlsproxy.delivery.UpstreamSpoolSender;
 import org.smtptlsproxy.spool.DeliveryStatusNotification;
 import org.smtptlsproxy.spool.RetrySchedule;
+import org.smtptlsproxy.spool.SpoolAge;
 import org.smtptlsproxy.spool.SpoolFiles;
 import org.smtptlsproxy.spool.SpoolMetrics;
 import org.smtptlsproxy.spool.SpoolScheduler;
@@ -108,8 +109,7 @@ final class ProxySpool implements AutoCloseable {
         Instant now = clock.instant();
         StringBuilder line = new StringBuilder("spool: ").append(store.depth()).append(" message(s), ")
                 .append(store.bytes()).append(" bytes");
-        store.oldestArrival().ifPresent(oldest -> line.append(", oldest ")
-                .append(Durations.format(Duration.between(oldest, now).truncatedTo(java.time.temporal.ChronoUnit.SECONDS))));
+        store.oldestArrival().ifPresent(oldest -> line.append(", oldest ").append(SpoolAge.between(oldest, now)));
         Instant held = scheduler.upstreamHeldUntil();
         line.append(held.isAfter(now) ? ", upstream held until " + held + " (throttled)" : ", delivering");
         return line.toString();

@@ -17,6 +17,7 @@ import org.smtptlsproxy.config.ConfigLoader;
 import org.smtptlsproxy.config.ConfigProblem;
 import org.smtptlsproxy.config.ProxyConfig;
 import org.smtptlsproxy.spool.CorruptSpoolFileException;
+import org.smtptlsproxy.spool.SpoolAge;
 import org.smtptlsproxy.spool.SpoolControl;
 import org.smtptlsproxy.spool.SpoolEnvelope;
 import org.smtptlsproxy.spool.SpoolFiles;
@@ -185,7 +186,7 @@ public final class QueueCommand implements Runnable {
             long bytes = 0;
             for (SpoolEnvelope e : envelopes) {
                 bytes += e.contentSize();
-                out().printf("%-13s %7s %9d %-32s %3d/%-3d %8d  %s%n", e.id(), age(e.arrival(), now), e.contentSize(),
+                out().printf("%-13s %7s %9d %-32s %3d/%-3d %8d  %s%n", e.id(), SpoolAge.between(e.arrival(), now), e.contentSize(),
                         e.hasNullSender() ? "<>" : e.sender(), e.pendingCount(), e.recipients().size(), e.attempts(),
                         e.lastReply() == null ? "-" : e.lastReply());
             }
@@ -217,7 +218,7 @@ public final class QueueCommand implements Runnable {
             SpoolEnvelope e = found.get();
             PrintWriter out = out();
             out.println("id:           " + e.id());
-            out.println("arrival:      " + e.arrival() + " (" + age(e.arrival(), Instant.now()) + " ago)");
+            out.println("arrival:      " + e.arrival() + " (" + SpoolAge.between(e.arrival(), Instant.now()) + " ago)");
             out.println("listener:     " + e.listener());
             out.println("session:      " + e.sessionId());
             out.println("client:       " + e.clientFacts());
@@ -346,19 +347,5 @@ public final class QueueCommand implements Runnable {
         // Bounds do not matter here: nothing is added.
         return SpoolStore.open(new SpoolSettings(layout.root(), Long.MAX_VALUE, Integer.MAX_VALUE, false, 1),
                 SpoolFiles.disk(), Clock.systemUTC(), SpoolMetrics.none());
-    }
-
-    static String age(Instant since, Instant now) {
-        long seconds = Math.max(0, Duration.between(since, now).getSeconds());
-        if (seconds < 60) {
-            return seconds + "s";
-        }
-        if (seconds < 3600) {
-            return seconds / 60 + "m";
-        }
-        if (seconds < 86_400) {
-            return seconds / 3600 + "h" + (seconds % 3600) / 60 + "m";
-        }
-        return seconds / 86_400 + "d" + (seconds % 86_400) / 3600 + "h";
     }
 }
