@@ -61,7 +61,7 @@ public final class SpoolStore implements AutoCloseable {
     private SpoolStore(SpoolSettings settings, SpoolFiles files, Clock clock, SpoolMetrics metrics,
             FileChannel lockChannel, FileLock lock) throws IOException {
         this.layout = new SpoolLayout(settings.directory());
-        this.files = files;
+        this.files = new CountedSpoolFiles(files, metrics::fsynced);
         this.settings = settings;
         this.clock = clock;
         this.metrics = metrics;
