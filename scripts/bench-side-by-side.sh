@@ -26,7 +26,7 @@
 # run checks that it drains to empty).
 # The pool: the proxy's default unless BENCH_MAX_IDLE=N. BENCH_JFR=FILE records a JFR profile of the
 # proxy (its own JVM) for the whole run; of the path BENCH_JFR_PATH (e.g. spool) instead of "proxy". Ports: BENCH_SINK_PORT (2600), BENCH_POSTFIX_PORT (2526),
-# BENCH_POSTFIX_SMTPS_PORT (2527, implicit TLS).
+# BENCH_POSTFIX_SMTPS_PORT (2527, implicit TLS). BENCH_WARMUP_ROUNDS caps the warm-up (default 12 rounds).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./mvnw -q -B -DskipTests install
@@ -82,6 +82,7 @@ if [ "${BENCH_SPOOL:-0}" = 1 ]; then
     echo "spools in $spool_parent ($(df --output=source "$spool_parent" | tail -n 1)); Postfix's queue in $postfix_dir/queue ($(df --output=source "$(dirname "$postfix_dir")" | tail -n 1))"
     props+=("-Dbench.spool=$spool_parent")
 fi
+[ -n "${BENCH_WARMUP_ROUNDS:-}" ] && props+=("-Dbench.warmupRounds=$BENCH_WARMUP_ROUNDS")
 [ -n "${BENCH_JFR_PATH:-}" ] && props+=("-Dbench.profilePath=$BENCH_JFR_PATH")
 [ -n "${BENCH_MAX_IDLE:-}" ] && props+=("-Dbench.maxIdle=$BENCH_MAX_IDLE")
 [ -n "${BENCH_JFR:-}" ] && props+=("-Dbench.proxyJvmOptions=-XX:StartFlightRecording=filename=$(realpath -m "$BENCH_JFR"),settings=profile,dumponexit=true")
