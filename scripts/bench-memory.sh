@@ -3,9 +3,10 @@
 #  A. heap after a full GC, RSS and Netty direct memory with N idle inbound sessions, plaintext and
 #     STARTTLS TLS 1.2, against a baseline (proxy started with -Xmx256m);
 #  B. one large message through a proxy started with -Xmx64m -XX:MaxDirectMemorySize=64m, relayed
-#     over STARTTLS to a hashing sink: 250, SHA-256 equal, time, MiB/s, the proxy's peak RSS.
+#     over STARTTLS to a hashing sink: 250, SHA-256 equal, time, MiB/s, the proxy's peak RSS;
+#  C. the same through a listener with delivery: spool (stored and fsynced, then delivered).
 # Usage: scripts/bench-memory.sh [connections] [tls-connections] [message-mib]
-# Default: 10000 10000 1024. Bounded: each step has a time limit, about 9 minutes in all.
+# Default: 10000 10000 1024. Bounded: each step has a time limit, about 13 minutes in all.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 connections=${1:-10000}
@@ -32,4 +33,8 @@ timeout -k 10 210 java -Xmx1g -cp "$cp" org.smtptlsproxy.bench.IdleConnectionsMe
     --connections "$connections" --tls-connections "$tls_connections" --deadline-seconds 80 || status=1
 timeout -k 10 150 java -Xmx1g -cp "$cp" org.smtptlsproxy.bench.LargeMessageRelay --jar "$jar" \
     --size-mib "$message_mib" --deadline-seconds 130 || status=1
+# The same message into a spooling listener: written to the spool, fsynced, 250, then read back and
+# delivered; memory must stay as flat as cut-through's (the spool is in a temp directory).
+timeout -k 10 210 java -Xmx1g -cp "$cp" org.smtptlsproxy.bench.LargeMessageRelay --jar "$jar" \
+    --size-mib "$message_mib" --spool --deadline-seconds 190 || status=1
 exit $status

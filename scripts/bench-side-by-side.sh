@@ -19,9 +19,14 @@
 # each full-handshake one; BENCH_IMPLICIT_TLS=1 makes the senders use implicit TLS instead of
 # STARTTLS. The certificate: BENCH_CERT=rsa (default, RSA-2048) or ecdsa (P-256), made here, or
 # BENCH_CERT_FILE and BENCH_KEY_FILE (PEM) for a pair of your own.
+# Spool mode: BENCH_SPOOL=1 adds the path "spool", a proxy whose listener has `delivery: spool`, its
+# spool next to Postfix's queue directory (same file system, so both fsync to the same disk), and
+# with BENCH_BASELINE also "spool-base", the baseline's build spooling; their rows add the 250s per
+# second as the senders saw them, fsyncs per message and the time the spool took to drain (every
+# run checks that it drains to empty).
 # The pool: the proxy's default unless BENCH_MAX_IDLE=N. BENCH_JFR=FILE records a JFR profile of the
-# proxy (its own JVM) for the whole run. Ports: BENCH_SINK_PORT (2600), BENCH_POSTFIX_PORT (2526),
-# BENCH_POSTFIX_SMTPS_PORT (2527, implicit TLS).
+# proxy (its own JVM) for the whole run; of the path BENCH_JFR_PATH (e.g. spool) instead of "proxy". Ports: BENCH_SINK_PORT (2600), BENCH_POSTFIX_PORT (2526),
+# BENCH_POSTFIX_SMTPS_PORT (2527, implicit TLS). BENCH_WARMUP_ROUNDS caps the warm-up (default 12 rounds).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./mvnw -q -B -DskipTests install
@@ -70,6 +75,15 @@ if [ "${BENCH_POSTFIX:-0}" = 1 ]; then
     props+=("-Dbench.postfix=127.0.0.1:$postfix_port" "-Dbench.sinkPort=$sink_port"
             "-Dbench.postfixPid=$(head -n 1 "${POSTFIX_BENCH_DIR:-/tmp/postfix-bench}/queue/pid/master.pid" | tr -d ' ')")
 fi
+if [ "${BENCH_SPOOL:-0}" = 1 ]; then
+    postfix_dir=${POSTFIX_BENCH_DIR:-/tmp/postfix-bench}
+    spool_parent=$(dirname "$postfix_dir")/smtp-tls-proxy-spool-bench
+    mkdir -p "$spool_parent"
+    echo "spools in $spool_parent ($(df --output=source "$spool_parent" | tail -n 1)); Postfix's queue in $postfix_dir/queue ($(df --output=source "$(dirname "$postfix_dir")" | tail -n 1))"
+    props+=("-Dbench.spool=$spool_parent")
+fi
+[ -n "${BENCH_WARMUP_ROUNDS:-}" ] && props+=("-Dbench.warmupRounds=$BENCH_WARMUP_ROUNDS")
+[ -n "${BENCH_JFR_PATH:-}" ] && props+=("-Dbench.profilePath=$BENCH_JFR_PATH")
 [ -n "${BENCH_MAX_IDLE:-}" ] && props+=("-Dbench.maxIdle=$BENCH_MAX_IDLE")
 [ -n "${BENCH_JFR:-}" ] && props+=("-Dbench.proxyJvmOptions=-XX:StartFlightRecording=filename=$(realpath -m "$BENCH_JFR"),settings=profile,dumponexit=true")
 [ -n "${BENCH_SWEEP:-}" ] && props+=("-Dbench.sweep=$BENCH_SWEEP")

@@ -53,6 +53,9 @@ import org.smtptlsproxy.testkit.TestPki;
  *   --deadline-seconds S  the whole transfer must finish within this (default 420)
  *   --stall-sink          the sink stops reading for 3 s early in the data: without backpressure
  *                         the proxy would have to buffer what the client sends meanwhile
+ *   --spool               the listener has {@code delivery: spool}: the message is written to the
+ *                         spool (in the temp directory) and fsynced before the 250, then delivered
+ *                         from the file; RSS is sampled until the sink has it
  * </pre>
  * Exit status 1 unless the message was relayed intact and the proxy survived.
  */
@@ -60,7 +63,12 @@ public final class LargeMessageRelay {
 
     /** {@code stallSink}: the sink stops reading for 3 s early in the data ({@link Fault#STALL_DATA}). */
     public record Options(long sizeBytes, ProxyProcess.Launcher launcher, String xmx, String maxDirect,
-                          Duration deadline, boolean stallSink) {
+                          Duration deadline, boolean stallSink, boolean spool) {
+
+        public Options(long sizeBytes, ProxyProcess.Launcher launcher, String xmx, String maxDirect, Duration deadline,
+                       boolean stallSink) {
+            this(sizeBytes, launcher, xmx, maxDirect, deadline, stallSink, false);
+        }
     }
 
     /**
@@ -90,6 +98,7 @@ public final class LargeMessageRelay {
         String maxDirect = "64m";
         int deadline = 420;
         boolean stall = false;
+        boolean spool = false;
         for (int i = 0; i < args.length; i++) {
             switch (args[i]) {
                 case "--size-mib" -> sizeMib = Long.parseLong(args[++i]);
@@ -99,13 +108,14 @@ public final class LargeMessageRelay {
                 case "--max-direct" -> maxDirect = args[++i];
                 case "--deadline-seconds" -> deadline = Integer.parseInt(args[++i]);
                 case "--stall-sink" -> stall = true;
+                case "--spool" -> spool = true;
                 default -> {
                     System.err.println("unknown option " + args[i] + " (see the class javadoc)");
                     System.exit(2);
                 }
             }
         }
-        Result result = run(new Options(sizeMib << 20, launcher, xmx, maxDirect, Duration.ofSeconds(deadline), stall),
+        Result result = run(new Options(sizeMib << 20, launcher, xmx, maxDirect, Duration.ofSeconds(deadline), stall, spool),
                 System.out);
         System.exit(result.relayedIntact() && result.proxyAlive() ? 0 : 1);
     }
@@ -121,11 +131,14 @@ public final class LargeMessageRelay {
         }
         try (FakeUpstream sink = sinkSettings.build().start()) {
             Path config = dir.resolve("config.yaml");
+            long maxMib = Math.max(2048, (options.sizeBytes() >> 20) * 2);
             Files.writeString(config, String.join("\n",
                     "hostname: proxy.bench.invalid",
                     "listeners:",
                     "  - name: big",
                     "    address: 127.0.0.1:0",
+                    options.spool() ? "    delivery: spool" : "",
+                    options.spool() ? "spool:\n  directory: " + dir.resolve("spool") + "\n  max_size: " + maxMib + "MB" : "",
                     "upstream:",
                     "  host: 127.0.0.1",
                     "  port: " + sink.port(),
@@ -134,7 +147,7 @@ public final class LargeMessageRelay {
                     "    server_name: localhost",
                     "    trust: " + dir.resolve("ca.pem"),
                     "limits:",
-                    "  max_message_size: " + Math.max(2048, (options.sizeBytes() >> 20) * 2) + "MB",
+                    "  max_message_size: " + maxMib + "MB",
                     "received_header: false",
                     "drain_timeout: 2s",
                     "metrics:",
@@ -144,8 +157,9 @@ public final class LargeMessageRelay {
             if (!options.maxDirect().equals("none")) {
                 jvm.add("-XX:MaxDirectMemorySize=" + options.maxDirect());
             }
-            out.printf("%n== %d MiB message, proxy %s %s%s%n", options.sizeBytes() >> 20, String.join(" ", jvm),
-                    options.launcher(), options.stallSink() ? ", sink stalls 3 s" : "");
+            out.printf("%n== %d MiB message, proxy %s %s%s%s%n", options.sizeBytes() >> 20, String.join(" ", jvm),
+                    options.launcher(), options.stallSink() ? ", sink stalls 3 s" : "",
+                    options.spool() ? ", delivery: spool (written and fsynced before the 250, delivered from the file)" : "");
             try (ProxyProcess proxy = ProxyProcess.start(options.launcher(), jvm, config, 1, dir.resolve("proxy.log"),
                     Duration.ofSeconds(60))) {
                 Result result = send(proxy, sink, options);
@@ -224,16 +238,21 @@ public final class LargeMessageRelay {
                 reply = "no reply: " + e;
             }
             long dataNanos = System.nanoTime() - started;
-            sampler.cancel(false);
+            if (!options.spool()) {
+                sampler.cancel(false);
+            }
             if (reply.startsWith("250")) {
                 command(os, "QUIT");
                 readReply(in);
             }
             String sentSha = HexFormat.of().formatHex(sha256.digest());
             ReceivedMessage received = null;
-            if (reply.startsWith("250") && sink.awaitMessages(1, Duration.ofSeconds(30))) {
+            // A spooled message is sent upstream after its 250, read back from the spool file.
+            Duration delivery = options.spool() ? options.deadline() : Duration.ofSeconds(30);
+            if (reply.startsWith("250") && sink.awaitMessages(1, delivery)) {
                 received = sink.messages().get(0);
             }
+            sampler.cancel(false);
             int health = proxy.httpStatus("/health");
             String tls = received == null ? "none" : received.tlsProtocol() + " " + received.tlsCipher();
             return new Result(message.size(), reply, sentSha, received == null ? "none" : received.sha256(),

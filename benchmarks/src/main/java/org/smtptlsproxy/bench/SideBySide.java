@@ -47,7 +47,12 @@ import org.smtptlsproxy.tls.JdkLegacyProtocols;
  * connection), {@code bench.resume=true} (a resuming sender beside each), {@code bench.implicitTls=true},
  * {@code bench.senderCert}/{@code bench.senderKey} (PEM, RSA or ECDSA; else one is made,
  * {@code bench.senderKeyType=ec} for ECDSA), {@code bench.postfixSmtps=HOST:PORT}; {@code bench.maxIdle}
- * pins the proxy's pool; {@code bench.proxyJvmOptions} adds options to the proxy's JVM (profiling).
+ * pins the proxy's pool; {@code bench.proxyJvmOptions} adds options to the proxy's JVM (profiling; to the
+ * JVM of the path {@code bench.profilePath} instead, e.g. {@code spool}). Spool mode: {@code bench.spool=DIR}
+ * adds the path "spool", a proxy whose listener has {@code delivery: spool} with its spool in
+ * {@code DIR/spool} (and "spool-base", the baseline's build spooling, with {@code bench.baseline}); its
+ * rows add the 250s per second as the senders saw them, the spool's fsyncs per message and how long
+ * the spool took to drain after the sink had everything.
  *
  * <pre>scripts/bench-side-by-side.sh [sessions] [messages] [rounds] [sizes...]</pre>
  */
@@ -65,14 +70,29 @@ public final class SideBySide {
     public record Row(String section, String label, int sessions, int size, double messagesPerSecond,
                       double mebibytesPerSecond, double p50, double p99, double p999, int accepted, int failed, double lagMillis,
                       double relayCpuMs, double machineCpuMs, double handshakesPerSecond, double resumedShare,
-                      double upstreamSetupsPerMessage) {
+                      double upstreamSetupsPerMessage, double acceptedPerSecond, double fsyncsPerMessage, double drainMillis) {
     }
 
     /** One run: the generator's result, when the sink had all of it, and the CPU it took. */
     private record Measured(LoadGenerator.Result result, long endToEndNanos, long relayCpuNanos, long machineCpuNanos,
-                            double upstreamSetups) {
+                            double upstreamSetups, double fsyncs, long drainNanos) {
         double messagesPerSecond() {
             return result.accepted() / (endToEndNanos / 1e9);
+        }
+
+        /** As the senders see it: until the last 250 (for a store-and-forward relay, before the sink has them). */
+        double acceptedPerSecond() {
+            return result.messagesPerSecond();
+        }
+
+        /** The spool's fsyncs (files and directories) per accepted message; NaN for paths without a spool. */
+        double fsyncsPerMessage() {
+            return fsyncs / Math.max(1, result.accepted());
+        }
+
+        /** From the sink having every message until the spool was empty again (NaN without a spool). */
+        double drainMillis() {
+            return drainNanos < 0 ? Double.NaN : drainNanos / 1e6;
         }
 
         /** Inbound TLS handshakes the senders completed, per second of the run. */
@@ -115,21 +135,32 @@ public final class SideBySide {
      * sessions it has set up so far.
      */
     private record Target(String name, InetSocketAddress address, String senderTls, X509Certificate trust, Relay relay,
-                          LongSupplier relayCpu, boolean implicitTls, boolean resume, DoubleSupplier upstreamSetups) {
+                          LongSupplier relayCpu, boolean implicitTls, boolean resume, DoubleSupplier upstreamSetups,
+                          Proxy spooling) {
 
         Target(String name, InetSocketAddress address, String senderTls, X509Certificate trust, Relay relay, LongSupplier relayCpu) {
-            this(name, address, senderTls, trust, relay, relayCpu, false, false, () -> Double.NaN);
+            this(name, address, senderTls, trust, relay, relayCpu, false, false, () -> Double.NaN, null);
         }
 
         static Target of(String name, Proxy proxy, String senderTls, X509Certificate trust) {
             return new Target(name, proxy.listener(), senderTls, trust, Relay.PROXY, proxy::cpuNanos, false, false,
-                    proxy::upstreamSetups);
+                    proxy::upstreamSetups, null);
+        }
+
+        /** A proxy whose listener spools: its run ends when the sink has every message and the spool is empty again. */
+        static Target spool(String name, Proxy proxy, X509Certificate trust) {
+            return new Target(name, proxy.listener(), null, trust, Relay.PROXY, proxy::cpuNanos, false, false,
+                    proxy::upstreamSetups, proxy);
         }
 
         /** Senders of {@code mode} at the proxy's TLS listener. */
         static Target tls(String name, Proxy proxy, SenderMode mode, X509Certificate trust) {
             return new Target(name, proxy.listener(TLS_LISTENER), mode.protocol(), trust, Relay.PROXY, proxy::cpuNanos,
-                    mode.implicit(), mode.resume(), proxy::upstreamSetups);
+                    mode.implicit(), mode.resume(), proxy::upstreamSetups, null);
+        }
+
+        double spoolFsyncs() {
+            return spooling == null ? Double.NaN : spooling.spoolFsyncs();
         }
 
         long relayCpuNanos() {
@@ -174,6 +205,16 @@ public final class SideBySide {
         /** Upstream sessions set up so far, every outcome ({@code smtp_proxy_upstream_sessions_total}); NaN if unknown. */
         double upstreamSetups();
 
+        /** Messages in its spool now ({@code smtp_proxy_spool_messages}); NaN if unknown or none. */
+        default double spoolDepth() {
+            return Double.NaN;
+        }
+
+        /** Fsyncs its spool made so far ({@code smtp_proxy_spool_fsyncs_total}); NaN if unknown or none. */
+        default double spoolFsyncs() {
+            return Double.NaN;
+        }
+
         @Override
         void close() throws Exception;
     }
@@ -206,8 +247,20 @@ public final class SideBySide {
         }
 
         public double upstreamSetups() {
+            return metric("smtp_proxy_upstream_sessions_total");
+        }
+
+        public double spoolDepth() {
+            return metric("smtp_proxy_spool_messages");
+        }
+
+        public double spoolFsyncs() {
+            return metric("smtp_proxy_spool_fsyncs_total");
+        }
+
+        private double metric(String name) {
             try {
-                return ProxyProcess.metricSum(process.metrics(), "smtp_proxy_upstream_sessions_total", "");
+                return ProxyProcess.metricSum(process.metrics(), name, "");
             } catch (IOException e) {
                 return Double.NaN;
             } catch (InterruptedException e) {
@@ -260,7 +313,10 @@ public final class SideBySide {
              Proxy proxy = startProxy(dir, "proxy", sink.port(), sessions, "auto", null, senderCertificate, implicitTls());
              Proxy baseline = baselineJar() == null ? null
                      : startProxy(dir, "baseline", sink.port(), sessions, "auto", null, senderCertificate, implicitTls(),
-                             ProxyProcess.Launcher.jar(baselineJar()))) {
+                             ProxyProcess.Launcher.jar(baselineJar()));
+             Proxy spool = spoolParent() == null ? null : startSpoolingProxy(dir, "spool", sink.port(), null);
+             Proxy spoolBaseline = spoolParent() == null || baselineJar() == null ? null
+                     : startSpoolingProxy(dir, "spool-base", sink.port(), ProxyProcess.Launcher.jar(baselineJar()))) {
             Bench bench = new Bench(sink);
             X509Certificate ca = pki.caCertificate();
             List<Target> targets = new ArrayList<>(List.of(
@@ -268,6 +324,12 @@ public final class SideBySide {
                     Target.of("proxy", proxy, null, ca)));
             if (baseline != null) {
                 targets.add(Target.of("baseline", baseline, null, ca));
+            }
+            if (spool != null) {
+                targets.add(Target.spool("spool", spool, ca));
+            }
+            if (spoolBaseline != null) {
+                targets.add(Target.spool("spool-base", spoolBaseline, ca));
             }
             InetSocketAddress postfix = postfixAddress();
             if (postfix != null) {
@@ -351,15 +413,20 @@ public final class SideBySide {
                     case NONE -> {
                         if (!mode.implicit() && !mode.protocol().equals("TLSv1") && !mode.protocol().equals("TLSv1.1")) {
                             targets.add(new Target(plain.name(), plain.address(), mode.protocol(), sinkCa, Relay.NONE,
-                                    plain.relayCpu(), false, mode.resume(), () -> Double.NaN));
+                                    plain.relayCpu(), false, mode.resume(), () -> Double.NaN, null));
                         }
                     }
-                    case PROXY -> targets.add(Target.tls(plain.name(), proxies.get(plain.name()), mode, certificate.leaf()));
+                    case PROXY -> {
+                        // Spooling paths have no TLS listener: TLS senders cost the same handshake there.
+                        if (proxies.containsKey(plain.name())) {
+                            targets.add(Target.tls(plain.name(), proxies.get(plain.name()), mode, certificate.leaf()));
+                        }
+                    }
                     case POSTFIX -> {
                         InetSocketAddress address = mode.implicit() ? postfixTls : plain.address();
                         if (address != null) {
                             targets.add(new Target(plain.name(), address, mode.protocol(), certificate.leaf(), Relay.POSTFIX,
-                                    plain.relayCpu(), mode.implicit(), mode.resume(), () -> Double.NaN));
+                                    plain.relayCpu(), mode.implicit(), mode.resume(), () -> Double.NaN, null));
                         }
                     }
                 }
@@ -557,6 +624,7 @@ public final class SideBySide {
             int before = sink.messages().size();
             long compilingBefore = java.lang.management.ManagementFactory.getCompilationMXBean().getTotalCompilationTime();
             double upstreamBefore = target.upstreamSetups().getAsDouble();
+            double fsyncsBefore = target.spoolFsyncs();
             long relayBefore = target.relayCpuNanos();
             long machineBefore = CpuMeter.machineNanos();
             long started = System.nanoTime();
@@ -564,21 +632,43 @@ public final class SideBySide {
             int deliveries = plan.perConnection() == 0 ? 0 : result.accepted();
             sink.awaitMessages(before + deliveries, Duration.ofMinutes(5));
             long endToEnd = System.nanoTime() - started;
+            long drain = target.spooling() == null ? -1 : awaitEmptySpool(target, Duration.ofMinutes(2)) - started - endToEnd;
             long relayCpu = relayBefore < 0 ? -1 : target.relayCpuNanos() - relayBefore;
             long machineCpu = CpuMeter.machineNanos() - machineBefore;
             double upstreamSetups = target.upstreamSetups().getAsDouble() - upstreamBefore;
+            double fsyncs = target.spoolFsyncs() - fsyncsBefore;
             checkNoLoss(sink, before, deliveries, result);
-            Measured measured = new Measured(result, endToEnd, relayCpu, machineCpu, upstreamSetups);
+            Measured measured = new Measured(result, endToEnd, relayCpu, machineCpu, upstreamSetups, fsyncs, drain);
             if (Boolean.getBoolean("bench.verbose")) {
                 long compiling = java.lang.management.ManagementFactory.getCompilationMXBean().getTotalCompilationTime()
                         - compilingBefore;
-                System.out.printf("  %s: %.1f msg/s, relay %.3f ms, machine %.3f ms per message, %d handshakes (%d resumed),"
-                                + " %.3f upstream set-ups per message, JIT %d ms%n", plan.tag(), measured.messagesPerSecond(),
-                        measured.relayCpuMs(), measured.machineCpuMs(), result.handshakes(), result.resumed(),
-                        measured.upstreamSetupsPerMessage(), compiling);
+                System.out.printf("  %s: %.1f msg/s (250s %.1f/s), relay %.3f ms, machine %.3f ms per message, %d handshakes"
+                                + " (%d resumed), %.3f upstream set-ups and %.2f fsyncs per message, drain %.0f ms, JIT %d ms%n",
+                        plan.tag(), measured.messagesPerSecond(), measured.acceptedPerSecond(), measured.relayCpuMs(),
+                        measured.machineCpuMs(), result.handshakes(), result.resumed(), measured.upstreamSetupsPerMessage(),
+                        measured.fsyncsPerMessage(), measured.drainMillis(), compiling);
             }
             return measured;
         }
+    }
+
+    /**
+     * Waits until the spool of a spooling path is empty: the sink's 250 comes before the spool
+     * removes the message, and a spool that does not drain has lost track of something. Returns
+     * the moment it was empty ({@link System#nanoTime}); throws when it is not within {@code timeout}.
+     */
+    private static long awaitEmptySpool(Target target, Duration timeout) throws InterruptedException {
+        long deadline = System.nanoTime() + timeout.toNanos();
+        double depth = Double.NaN;
+        while (System.nanoTime() < deadline) {
+            depth = target.spooling().spoolDepth();
+            if (depth == 0) {
+                return System.nanoTime();
+            }
+            Thread.sleep(10);
+        }
+        throw new IllegalStateException(target.name() + ": the spool still holds " + depth + " messages after " + timeout
+                + " (every message reached the sink)");
     }
 
     /**
@@ -588,6 +678,36 @@ public final class SideBySide {
     private static Path baselineJar() {
         String jar = System.getProperty("bench.baseline");
         return jar == null ? null : Path.of(jar);
+    }
+
+    /**
+     * Where the spooling proxies keep their spools ({@code bench.spool}: a directory, one
+     * subdirectory per proxy, emptied first): on the file system of Postfix's queue, so that both
+     * fsync to the same disk. Null: no spooling path.
+     */
+    private static Path spoolParent() {
+        String parent = System.getProperty("bench.spool");
+        return parent == null || parent.isBlank() ? null : Path.of(parent);
+    }
+
+    /** A proxy in a JVM of its own whose listener has {@code delivery: spool}. */
+    private static Proxy startSpoolingProxy(Path dir, String name, int sinkPort, ProxyProcess.Launcher launcher)
+            throws Exception {
+        Path spoolDirectory = spoolParent().resolve(name);
+        deleteRecursively(spoolDirectory);
+        return startProxy(dir, name, sinkPort, 0, "auto", null, null, false,
+                launcher == null ? ProxyProcess.Launcher.currentClassPath() : launcher, spoolDirectory);
+    }
+
+    private static void deleteRecursively(Path root) throws IOException {
+        if (!Files.exists(root)) {
+            return;
+        }
+        try (var paths = Files.walk(root)) {
+            for (Path path : paths.sorted(java.util.Comparator.reverseOrder()).toList()) {
+                Files.delete(path);
+            }
+        }
     }
 
     /** A proxy relaying to the sink; {@code listenerPem} names PEM files in {@code dir} for a STARTTLS listener. */
@@ -615,12 +735,22 @@ public final class SideBySide {
      */
     private static Proxy startProxy(Path dir, String name, int sinkPort, int sessions, String provider, String listenerPem,
                                     SenderCertificate senders, boolean implicit, ProxyProcess.Launcher launcher) throws Exception {
+        return startProxy(dir, name, sinkPort, sessions, provider, listenerPem, senders, implicit, launcher, null);
+    }
+
+    /** @param spool the spool directory of a listener with {@code delivery: spool}; null: cut-through */
+    private static Proxy startProxy(Path dir, String name, int sinkPort, int sessions, String provider, String listenerPem,
+                                    SenderCertificate senders, boolean implicit, ProxyProcess.Launcher launcher, Path spool)
+            throws Exception {
         List<String> lines = new ArrayList<>(List.of(
                 "hostname: proxy.bench.invalid",
                 "tls_provider: " + provider,
                 "listeners:",
                 "  - name: bench",
                 "    address: 127.0.0.1:0"));
+        if (spool != null) {
+            lines.add("    delivery: spool");
+        }
         if (listenerPem != null) {
             lines.addAll(List.of(
                     "    tls:",
@@ -650,6 +780,9 @@ public final class SideBySide {
                 "metrics:",
                 "  address: 127.0.0.1:0",
                 ""));
+        if (spool != null) {
+            lines.addAll(lines.size() - 1, List.of("spool:", "  directory: " + spool));
+        }
         String maxIdle = System.getProperty("bench.maxIdle");
         if (maxIdle != null) {
             // Otherwise the proxy's default pool, which must fit the load by itself.
@@ -661,7 +794,7 @@ public final class SideBySide {
         if (launcher != null) {
             List<String> jvm = new ArrayList<>(List.of("-Xmx1g"));
             String extra = System.getProperty("bench.proxyJvmOptions");
-            if (extra != null && name.equals("proxy")) {
+            if (extra != null && name.equals(System.getProperty("bench.profilePath", "proxy"))) {
                 jvm.addAll(List.of(extra.trim().split("\\s+")));
             }
             return new ChildProxy(ProxyProcess.start(launcher, jvm, config, senders == null ? 1 : 2,
@@ -705,7 +838,8 @@ public final class SideBySide {
                 mid(runs, r -> r.result().percentileMillis(0.99)), mid(runs, r -> r.result().percentileMillis(0.999)),
                 accepted, failed, mid(runs, Measured::lagMillis),
                 mid(runs, Measured::relayCpuMs), mid(runs, Measured::machineCpuMs), mid(runs, Measured::handshakesPerSecond),
-                mid(runs, Measured::resumedShare), mid(runs, Measured::upstreamSetupsPerMessage));
+                mid(runs, Measured::resumedShare), mid(runs, Measured::upstreamSetupsPerMessage),
+                mid(runs, Measured::acceptedPerSecond), mid(runs, Measured::fsyncsPerMessage), mid(runs, Measured::drainMillis));
     }
 
     private static double mid(List<Measured> runs, ToDoubleFunction<Measured> value) {
@@ -714,29 +848,42 @@ public final class SideBySide {
     }
 
     private static void print(List<Row> rows, PrintStream out) {
-        out.printf("%-10s %-7s %8s %8s %9s %9s %8s %8s %8s %7s %8s %9s %9s%n", "section", "path", "sessions", "size", "msg/s",
-                "MiB/s", "p50 ms", "p99 ms", "p999 ms", "250s", "lag ms", "relay ms", "total ms");
+        boolean spool = rows.stream().anyMatch(r -> !Double.isNaN(r.fsyncsPerMessage()));
+        out.printf("%-10s %-10s %8s %8s %9s %9s %8s %8s %8s %7s %8s %9s %9s%s%n", "section", "path", "sessions", "size", "msg/s",
+                "MiB/s", "p50 ms", "p99 ms", "p999 ms", "250s", "lag ms", "relay ms", "total ms",
+                spool ? String.format("%9s %9s %8s", "250s/s", "fsync/msg", "drain ms") : "");
         for (Row r : rows) {
-            out.printf("%-10s %-7s %8d %8d %9.1f %9.2f %8.2f %8.2f %8.2f %7d %8.0f %9.3f %9.3f%n", r.section(), r.label(),
+            out.printf("%-10s %-10s %8d %8d %9.1f %9.2f %8.2f %8.2f %8.2f %7d %8.0f %9.3f %9.3f%s%n", r.section(), r.label(),
                     r.sessions(), r.size(), r.messagesPerSecond(), r.mebibytesPerSecond(), r.p50(), r.p99(), r.p999(),
-                    r.accepted(), r.lagMillis(), r.relayCpuMs(), r.machineCpuMs());
+                    r.accepted(), r.lagMillis(), r.relayCpuMs(), r.machineCpuMs(),
+                    spool ? String.format(java.util.Locale.ROOT, "%9.1f %9.2f %8.0f", r.acceptedPerSecond(), r.fsyncsPerMessage(),
+                            r.drainMillis()) : "");
         }
         for (Row proxy : rows) {
-            if (!proxy.label().equals("proxy")) {
-                continue;
-            }
+            List<String> against = COMPARED.getOrDefault(proxy.label(), List.of());
             for (Row other : rows) {
-                if (other.size() == proxy.size() && other.sessions() == proxy.sessions() && !other.label().equals("proxy")) {
-                    out.printf("%s, %d sessions, size %d: proxy/%s msg/s %.2f, p50 %+.2f ms, p99 %+.2f ms, CPU per message %.2f%n",
-                            proxy.section(), proxy.sessions(), proxy.size(), other.label(),
-                            proxy.messagesPerSecond() / other.messagesPerSecond(), proxy.p50() - other.p50(),
-                            proxy.p99() - other.p99(), proxy.machineCpuMs() / other.machineCpuMs());
+                if (other.size() == proxy.size() && other.sessions() == proxy.sessions() && against.contains(other.label())) {
+                    out.printf("%s, %d sessions, size %d: %s/%s msg/s %.2f (250s/s %.2f), p50 %+.2f ms, p99 %+.2f ms,"
+                                    + " relay CPU per message %.2f, machine CPU per message %.2f%n",
+                            proxy.section(), proxy.sessions(), proxy.size(), proxy.label(), other.label(),
+                            proxy.messagesPerSecond() / other.messagesPerSecond(),
+                            proxy.acceptedPerSecond() / other.acceptedPerSecond(), proxy.p50() - other.p50(),
+                            proxy.p99() - other.p99(), proxy.relayCpuMs() / other.relayCpuMs(),
+                            proxy.machineCpuMs() / other.machineCpuMs());
                 }
             }
         }
-        out.println("(relay ms: the relay's own CPU per message; total ms: the whole machine's, sender and sink included)");
-        out.println("loss check: every 250 matched exactly one delivery, in every run");
+        out.println("(msg/s: end to end, until the sink had every message; 250s/s: as the senders saw it, until the last 250;"
+                + " relay ms: the relay's own CPU per message, the whole process; total ms: the whole machine's, sender and"
+                + " sink included" + (spool ? "; fsync/msg: the spool's fsyncs per message; drain ms: from the sink having"
+                + " every message until the spool was empty" : "") + ")");
+        out.println("loss check: every 250 matched exactly one delivery, in every run" + (spool ? ", and every spool drained to empty" : ""));
     }
+
+    /** The ratios printed: this checkout's cut-through and spool paths against the others in the run. */
+    private static final Map<String, List<String>> COMPARED = Map.of(
+            "proxy", List.of("direct", "baseline", "postfix"),
+            "spool", List.of("postfix", "spool-base", "proxy"));
 
     private static void writeCsv(List<Row> rows, Path file) throws IOException {
         List<String> lines = new ArrayList<>();

@@ -8,7 +8,7 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
-import java.util.function.Consumer;
+import java.util.function.Predicate;
 
 /**
  * One thread that makes commits durable in batches: it takes every commit waiting, fsyncs their
@@ -16,23 +16,31 @@ import java.util.function.Consumer;
  * {@code queue/}, fsyncs that directory once for all of them, and completes them. Commits that
  * arrive while a batch is on the disk form the next batch, so the more sessions are waiting, the
  * fewer fsyncs each costs. This is Postfix's single fsync per message, shared.
+ *
+ * <p>Removals of delivered messages ride along: their unlinks are done by the caller, and the
+ * fsync of {@code queue/} that makes them durable is the next batch's (or one of its own when no
+ * commit is waiting), instead of one per removed message on the scheduler's thread.
  */
 final class GroupCommitter {
 
     private static final int MAX_BATCH = 256;
     private static final PendingCommit STOP = new PendingCommit(null, null, null, null, null);
+    private static final PendingCommit REMOVED = new PendingCommit(null, null, null, null, null);
 
     private final BlockingQueue<PendingCommit> queue = new LinkedBlockingQueue<>();
-    private final Consumer<List<PendingCommit>> batchWriter;
+    private final Predicate<List<PendingCommit>> batchWriter;
+    private final Runnable directorySync;
     private final ExecutorService syncThreads;
     private final Thread thread;
 
     /**
      * {@code batchWriter} gets each batch after the fsyncs: it discards the commits that carry a
-     * failure and renames the rest, fsyncs the directory and completes them.
+     * failure and renames the rest, fsyncs the directory and completes them; it says whether it
+     * fsynced the directory. {@code directorySync} fsyncs it for removals when no batch did.
      */
-    GroupCommitter(String name, int syncParallelism, Consumer<List<PendingCommit>> batchWriter) {
+    GroupCommitter(String name, int syncParallelism, Predicate<List<PendingCommit>> batchWriter, Runnable directorySync) {
         this.batchWriter = batchWriter;
+        this.directorySync = directorySync;
         this.syncThreads = Executors.newFixedThreadPool(syncParallelism, runnable -> {
             Thread t = new Thread(runnable, name + "-fsync");
             t.setDaemon(true);
@@ -48,6 +56,11 @@ final class GroupCommitter {
 
     void submit(PendingCommit commit) {
         queue.add(commit);
+    }
+
+    /** A message's files were unlinked from {@code queue/}: the directory is fsynced soon, with the next batch. */
+    void removed() {
+        queue.add(REMOVED);
     }
 
     /** Finishes every commit submitted so far, then stops. */
@@ -69,9 +82,14 @@ final class GroupCommitter {
             }
             queue.drainTo(batch, MAX_BATCH);
             stopping = batch.remove(STOP);
+            boolean removals = batch.removeIf(commit -> commit == REMOVED);
+            boolean directorySynced = false;
             if (!batch.isEmpty()) {
                 syncAll(batch);
-                batchWriter.accept(batch);
+                directorySynced = batchWriter.test(batch);
+            }
+            if (removals && !directorySynced) {
+                directorySync.run();
             }
         }
     }

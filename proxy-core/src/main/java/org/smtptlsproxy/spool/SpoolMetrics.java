@@ -39,6 +39,7 @@ public final class SpoolMetrics {
     private final Map<String, Counter> attempts = new ConcurrentHashMap<>();
     private final Counter corrupt;
     private final Counter notifications;
+    private final Counter fsyncs;
 
     public SpoolMetrics(MeterRegistry registry) {
         this.registry = registry;
@@ -47,6 +48,9 @@ public final class SpoolMetrics {
                 .register(registry);
         this.notifications = Counter.builder("smtp.proxy.spool.notifications")
                 .description("Delivery status notifications (bounces) queued for senders")
+                .register(registry);
+        this.fsyncs = Counter.builder("smtp.proxy.spool.fsyncs")
+                .description("Fsyncs the spool made, of files and of directories (group commit shares them between messages)")
                 .register(registry);
         for (AttemptOutcome outcome : AttemptOutcome.values()) {
             attemptCounter(outcome, UpstreamReplyReason.NONE);
@@ -81,6 +85,10 @@ public final class SpoolMetrics {
 
     void corruptMovedAside() {
         corrupt.increment();
+    }
+
+    void fsynced() {
+        fsyncs.increment();
     }
 
     void notificationQueued() {

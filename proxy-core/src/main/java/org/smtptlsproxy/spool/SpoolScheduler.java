@@ -16,6 +16,7 @@ import java.util.concurrent.Future;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicReference;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import org.smtptlsproxy.config.BounceMode;
@@ -57,6 +58,8 @@ public final class SpoolScheduler implements AutoCloseable {
     private volatile Instant upstreamHeldUntil = Instant.MIN;
     private int consecutiveThrottles;
     private ScheduledFuture<?> ticks;
+    /** A wake-up tick submitted and not started yet: wakes in between share it (one per commit batch, not per message). */
+    private final AtomicReference<Future<?>> pendingWake = new AtomicReference<>();
 
     public SpoolScheduler(SpoolStore store, SpoolSender sender, RetrySchedule retry, Duration maxAge, BounceMode bounce,
             DeliveryStatusNotification notifications, SpoolMetrics metrics, Clock clock,
@@ -80,9 +83,22 @@ public final class SpoolScheduler implements AutoCloseable {
         ticks = executor.scheduleWithFixedDelay(this::tick, 0, interval.toMillis(), TimeUnit.MILLISECONDS);
     }
 
-    /** Runs a tick soon; safe from any thread. */
+    /** Runs a tick soon (one that has not started yet, when there is one); safe from any thread. */
     public Future<?> wake() {
-        return executor.submit(this::tick);
+        while (true) {
+            Future<?> pending = pendingWake.get();
+            if (pending != null) {
+                return pending;
+            }
+            java.util.concurrent.FutureTask<Void> task = new java.util.concurrent.FutureTask<>(() -> {
+                pendingWake.set(null);
+                tick();
+            }, null);
+            if (pendingWake.compareAndSet(null, task)) {
+                executor.execute(task);
+                return task;
+            }
+        }
     }
 
     /**
@@ -185,6 +201,9 @@ public final class SpoolScheduler implements AutoCloseable {
             // (the documented duplicate window), never lost.
             log.error("spool: could not record the attempt of {}", id, e);
         }
+        // A place in flight is free: the next due message goes now, not at the next tick (which
+        // would drain a backlog at maxInFlight messages a tick).
+        wake();
     }
 
     private void record(SpoolEnvelope sent, AttemptResult result) throws IOException {
@@ -233,7 +252,11 @@ public final class SpoolScheduler implements AutoCloseable {
         }
         String transaction = result.transaction() == null ? null : result.transaction().oneLine();
         after = after.afterAttempt(next, transaction);
-        store.update(after);
+        if (!after.isFinished() || needsNotification(after)) {
+            store.update(after);
+        }
+        // else: nothing is left to do but remove it, and the removal is the durable record; a
+        // crash before it is on disk sends the message again (the window after the upstream's 250).
 
         UpstreamReplyReason reason = result.transaction() == null ? UpstreamReplyReason.NONE
                 : UpstreamReplyReason.of(result.transaction());
@@ -252,6 +275,10 @@ public final class SpoolScheduler implements AutoCloseable {
         if (after.isFinished()) {
             complete(after);
         }
+    }
+
+    private boolean needsNotification(SpoolEnvelope finished) {
+        return bounce != BounceMode.LOG_ONLY && !DeliveryStatusNotification.reportable(finished).isEmpty();
     }
 
     /** A finished message: the notification (if one is due) made durable first, then removal. */

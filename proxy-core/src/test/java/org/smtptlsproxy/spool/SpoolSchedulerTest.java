@@ -58,13 +58,28 @@ class SpoolSchedulerTest {
     }
 
     private SpoolScheduler scheduler(BounceMode bounce) {
+        return scheduler(bounce, 10);
+    }
+
+    private SpoolScheduler scheduler(BounceMode bounce, int maxInFlight) {
         SpoolSender sender = message -> {
             sent.add(message);
             return CompletableFuture.completedFuture(upstream.apply(message));
         };
         return new SpoolScheduler(store, sender, new RetrySchedule(Duration.ofMinutes(1), Duration.ofHours(1), () -> 0.5),
                 Duration.ofDays(5), bounce, new DeliveryStatusNotification("relay.example.net"),
-                new SpoolMetrics(registry), clock, executor, 10);
+                new SpoolMetrics(registry), clock, executor, maxInFlight);
+    }
+
+    private double fsyncs() {
+        return registry.get("smtp.proxy.spool.fsyncs").counter().count();
+    }
+
+    /** Polls (bounded) until the spool is empty. */
+    private void awaitEmpty() throws InterruptedException {
+        for (int i = 0; i < 500 && store.depth() > 0; i++) {
+            Thread.sleep(10);
+        }
     }
 
     private double attempts(String outcome) {
@@ -96,6 +111,38 @@ class SpoolSchedulerTest {
         assertEquals(1, sent.size());
         assertEquals(0, store.depth());
         assertEquals(1.0, attempts("delivered"));
+    }
+
+    @Test
+    void aFinishedAttemptDispatchesTheNextMessageWithoutWaitingForATick() throws Exception {
+        // One in flight and no periodic tick at all: a backlog must still drain, one message after
+        // the other, not one per tick (which drained a backlog at 20 messages a second).
+        SpoolScheduler scheduler = scheduler(BounceMode.DSN, 1);
+        upstream = message -> AttemptResult.allPending(message.envelope(), OK);
+        for (int i = 0; i < 5; i++) {
+            commit("a@example.com", "b" + i + "@example.com");
+        }
+        scheduler.wake().get(10, TimeUnit.SECONDS);
+        awaitEmpty();
+        assertEquals(0, store.depth());
+        assertEquals(5, sent.size());
+        assertEquals(5.0, attempts("delivered"));
+    }
+
+    @Test
+    void aDeliveredMessageIsRemovedWithOneDirectoryFsyncAndNoEnvelopeRewrite() throws Exception {
+        SpoolScheduler scheduler = scheduler(BounceMode.DSN);
+        upstream = message -> AttemptResult.allPending(message.envelope(), OK);
+        SpoolEnvelope envelope = commit("a@example.com", "b@example.com");
+        assertEquals(3.0, fsyncs(), "content, envelope, queue/");
+        tick(scheduler);
+        awaitEmpty();
+        for (int i = 0; i < 500 && fsyncs() < 4; i++) {
+            Thread.sleep(10); // the removal's fsync of queue/ is on the commit thread
+        }
+        assertEquals(4.0, fsyncs(), "the removal's fsync of queue/ only: the envelope is not rewritten first");
+        assertTrue(store.layout().readEnvelope(envelope.id()).isEmpty());
+        assertTrue(!java.nio.file.Files.exists(store.layout().contentFile(envelope.id())));
     }
 
     @Test
