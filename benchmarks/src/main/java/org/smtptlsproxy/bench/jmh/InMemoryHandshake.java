@@ -1,7 +1,9 @@
 package org.smtptlsproxy.bench.jmh;
 
 import io.netty.buffer.ByteBufAllocator;
+import io.netty.handler.ssl.ReferenceCountedOpenSslEngine;
 import io.netty.handler.ssl.SslContext;
+import io.netty.internal.tcnative.SSL;
 import io.netty.util.ReferenceCountUtil;
 import java.lang.management.ManagementFactory;
 import java.lang.management.ThreadMXBean;
@@ -29,7 +31,7 @@ final class InMemoryHandshake {
 
     /** What one handshake negotiated; protocol and suite as the server's session reports them. */
     record Outcome(String serverProtocol, String clientProtocol, String cipherSuite, int serverBytes,
-                   int clientBytes) {
+                   int clientBytes, String group) {
     }
 
     private static final ThreadMXBean THREADS = ManagementFactory.getThreadMXBean();
@@ -40,6 +42,7 @@ final class InMemoryHandshake {
     private final SslContext clientContext;
     private final ByteBufAllocator alloc;
     private final boolean cpuClock;
+    private final boolean resumable;
 
     // Records in flight, each written by one side and read by the other; big enough for any flight.
     private final ByteBuffer toServer = ByteBuffer.allocateDirect(64 * 1024);
@@ -52,11 +55,24 @@ final class InMemoryHandshake {
     private int sentToServer;
 
     InMemoryHandshake(SslContext serverContext, SslContext clientContext, ByteBufAllocator alloc) {
+        this(serverContext, clientContext, alloc, false);
+    }
+
+    /**
+     * With {@code resumable}, the client engines name a peer ({@link #PEER_HOST}:25), so the
+     * client's session cache offers the last session (ID or ticket) to the next handshake, and
+     * each handshake ends with the server writing what it still has pending (a TLS 1.3
+     * NewSessionTicket) and the client reading it, as the first application record would.
+     */
+    InMemoryHandshake(SslContext serverContext, SslContext clientContext, ByteBufAllocator alloc, boolean resumable) {
         this.serverContext = serverContext;
         this.clientContext = clientContext;
         this.alloc = alloc;
         this.cpuClock = THREADS.isCurrentThreadCpuTimeSupported() && THREADS.isThreadCpuTimeEnabled();
+        this.resumable = resumable;
     }
+
+    static final String PEER_HOST = "mx.bench.example";
 
     /** Server CPU time of all handshakes so far (0 where the JVM has no thread CPU clock). */
     long serverCpuNanos() {
@@ -91,7 +107,7 @@ final class InMemoryHandshake {
             server.beginHandshake();
             long u = cpuNow();
             serverCpuNanos += u - t;
-            client = clientContext.newEngine(alloc);
+            client = resumable ? clientContext.newEngine(alloc, PEER_HOST, 25) : clientContext.newEngine(alloc);
             client.beginHandshake();
             clientCpuNanos += cpuNow() - u;
 
@@ -108,9 +124,17 @@ final class InMemoryHandshake {
                 sentToClient += step(server, toServer, toClient);
                 serverCpuNanos += cpuNow() - u;
             }
+            if (resumable) {
+                t = cpuNow();
+                sentToClient += flush(server, toClient);
+                u = cpuNow();
+                serverCpuNanos += u - t;
+                drain(client, toClient);
+                clientCpuNanos += cpuNow() - u;
+            }
             return describe
                     ? new Outcome(server.getSession().getProtocol(), client.getSession().getProtocol(),
-                            server.getSession().getCipherSuite(), sentToClient, sentToServer)
+                            server.getSession().getCipherSuite(), sentToClient, sentToServer, group(server))
                     : null;
         } finally {
             long t = cpuNow();
@@ -120,6 +144,18 @@ final class InMemoryHandshake {
             ReferenceCountUtil.release(client);
             clientCpuNanos += cpuNow() - u;
         }
+    }
+
+    /** The key exchange group as the server's OpenSSL or BoringSSL names it; "?" for the JDK's engine. */
+    private static String group(SSLEngine engine) {
+        if (engine instanceof ReferenceCountedOpenSslEngine openSsl && openSsl.sslPointer() != 0) {
+            try {
+                return SSL.getGroupName(openSsl.sslPointer());
+            } catch (Exception | LinkageError e) {
+                return "?";
+            }
+        }
+        return "?";
     }
 
     private static boolean done(SSLEngine engine) {
@@ -173,6 +209,46 @@ final class InMemoryHandshake {
                     return written; // FINISHED or NOT_HANDSHAKING
                 }
             }
+        }
+    }
+
+    /** Post-handshake records the engine still holds (TLS 1.3 tickets). @return octets written */
+    private static int flush(SSLEngine engine, ByteBuffer out) throws SSLException {
+        int written = 0;
+        for (int i = 0; i < MAX_ROUNDS; i++) {
+            SSLEngineResult result = engine.wrap(EMPTY, out);
+            check(result, engine);
+            if (result.bytesProduced() == 0) {
+                break;
+            }
+            written += result.bytesProduced();
+        }
+        return written;
+    }
+
+    /** Reads every record in {@code in}: the client takes its tickets. */
+    private void drain(SSLEngine engine, ByteBuffer in) throws SSLException {
+        in.flip();
+        try {
+            for (int i = 0; i < MAX_ROUNDS && in.hasRemaining(); i++) {
+                application.clear();
+                SSLEngineResult result = engine.unwrap(in, application);
+                if (result.getStatus() == SSLEngineResult.Status.BUFFER_UNDERFLOW) {
+                    break;
+                }
+                check(result, engine);
+                if (result.getHandshakeStatus() == HandshakeStatus.NEED_TASK) {
+                    Runnable task;
+                    while ((task = engine.getDelegatedTask()) != null) {
+                        task.run();
+                    }
+                }
+                if (result.bytesConsumed() == 0) {
+                    break;
+                }
+            }
+        } finally {
+            in.compact();
         }
     }
 
