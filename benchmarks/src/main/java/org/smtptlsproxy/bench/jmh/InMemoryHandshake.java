@@ -42,7 +42,8 @@ final class InMemoryHandshake {
     private final SslContext clientContext;
     private final ByteBufAllocator alloc;
     private final boolean cpuClock;
-    private final boolean resumable;
+    private final boolean namePeer;
+    private final boolean reply;
 
     // Records in flight, each written by one side and read by the other; big enough for any flight.
     private final ByteBuffer toServer = ByteBuffer.allocateDirect(64 * 1024);
@@ -55,21 +56,24 @@ final class InMemoryHandshake {
     private int sentToServer;
 
     InMemoryHandshake(SslContext serverContext, SslContext clientContext, ByteBufAllocator alloc) {
-        this(serverContext, clientContext, alloc, false);
+        this(serverContext, clientContext, alloc, false, false);
     }
 
     /**
-     * With {@code resumable}, the client engines name a peer ({@link #PEER_HOST}:25), so the
-     * client's session cache offers the last session (ID or ticket) to the next handshake, and
-     * each handshake ends with the server writing what it still has pending (a TLS 1.3
-     * NewSessionTicket) and the client reading it, as the first application record would.
+     * With {@code namePeer}, the client engines name a peer ({@link #PEER_HOST}:25), so the
+     * client's session cache offers the last session (ID or ticket) to the next handshake. With
+     * {@code reply}, each handshake ends with the server's first application record (an SMTP
+     * reply's size) read by the client, as after a real STARTTLS: BoringSSL writes its TLS 1.3
+     * tickets only with the first record after the handshake, and the client takes them there.
      */
-    InMemoryHandshake(SslContext serverContext, SslContext clientContext, ByteBufAllocator alloc, boolean resumable) {
+    InMemoryHandshake(SslContext serverContext, SslContext clientContext, ByteBufAllocator alloc, boolean namePeer,
+                      boolean reply) {
         this.serverContext = serverContext;
         this.clientContext = clientContext;
         this.alloc = alloc;
         this.cpuClock = THREADS.isCurrentThreadCpuTimeSupported() && THREADS.isThreadCpuTimeEnabled();
-        this.resumable = resumable;
+        this.namePeer = namePeer;
+        this.reply = reply;
     }
 
     static final String PEER_HOST = "mx.bench.example";
@@ -107,7 +111,7 @@ final class InMemoryHandshake {
             server.beginHandshake();
             long u = cpuNow();
             serverCpuNanos += u - t;
-            client = resumable ? clientContext.newEngine(alloc, PEER_HOST, 25) : clientContext.newEngine(alloc);
+            client = namePeer ? clientContext.newEngine(alloc, PEER_HOST, 25) : clientContext.newEngine(alloc);
             client.beginHandshake();
             clientCpuNanos += cpuNow() - u;
 
@@ -124,9 +128,9 @@ final class InMemoryHandshake {
                 sentToClient += step(server, toServer, toClient);
                 serverCpuNanos += cpuNow() - u;
             }
-            if (resumable) {
+            if (reply) {
                 t = cpuNow();
-                sentToClient += flush(server, toClient);
+                sentToClient += reply(server, toClient);
                 u = cpuNow();
                 serverCpuNanos += u - t;
                 drain(client, toClient);
@@ -212,21 +216,24 @@ final class InMemoryHandshake {
         }
     }
 
-    /** Post-handshake records the engine still holds (TLS 1.3 tickets). @return octets written */
-    private static int flush(SSLEngine engine, ByteBuffer out) throws SSLException {
+    private static final byte[] REPLY = "250 2.0.0 ready to relay\r\n".getBytes(java.nio.charset.StandardCharsets.US_ASCII);
+
+    /** The server's first application record, and whatever the engine sends before it. @return octets written */
+    private static int reply(SSLEngine engine, ByteBuffer out) throws SSLException {
+        ByteBuffer data = ByteBuffer.wrap(REPLY);
         int written = 0;
-        for (int i = 0; i < MAX_ROUNDS; i++) {
-            SSLEngineResult result = engine.wrap(EMPTY, out);
+        for (int i = 0; i < MAX_ROUNDS && data.hasRemaining(); i++) {
+            SSLEngineResult result = engine.wrap(data, out);
             check(result, engine);
-            if (result.bytesProduced() == 0) {
-                break;
-            }
             written += result.bytesProduced();
+        }
+        if (data.hasRemaining()) {
+            throw new SSLException("server: the reply was not written");
         }
         return written;
     }
 
-    /** Reads every record in {@code in}: the client takes its tickets. */
+    /** Reads every record in {@code in}: tickets and the reply. */
     private void drain(SSLEngine engine, ByteBuffer in) throws SSLException {
         in.flip();
         try {

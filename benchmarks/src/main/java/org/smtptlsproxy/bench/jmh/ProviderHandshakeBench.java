@@ -2,7 +2,6 @@ package org.smtptlsproxy.bench.jmh;
 
 import io.netty.buffer.PooledByteBufAllocator;
 import io.netty.handler.ssl.OpenSsl;
-import io.netty.handler.ssl.OpenSslContextOption;
 import io.netty.handler.ssl.SslContext;
 import io.netty.handler.ssl.SslContextBuilder;
 import io.netty.handler.ssl.SslProvider;
@@ -46,9 +45,11 @@ import org.smtptlsproxy.tls.TlsContextFactory;
  * around every step of the server engine (its creation, each wrap/unwrap and delegated task, its
  * release) and of the client engine separately, so {@code serverCpuPct} is the server's work
  * alone, whatever the client costs. Server CPU per handshake = serverCpuPct × 10 ms ÷
- * (handshakes/s); {@code HandshakeProviders} prints it. The client is the same library as the
- * server (two native TLS libraries cannot share a JVM: both are {@code netty_tcnative}) and
- * offers X25519 then P-256, so every path agrees X25519, the key exchange of the floor.
+ * (handshakes/s); {@code HandshakeProviders} prints it. The client is the JDK's on every path,
+ * so that the server library is the only thing that changes: it offers X25519 then P-256, so
+ * every path agrees X25519, the key exchange of the floor, and its session cache (by peer host
+ * and port) resumes reliably where Netty's native client cache keeps only the first session of
+ * a peer, which a single-use TLS 1.3 ticket leaves stale.
  *
  * <p><b>Paths.</b> {@code BORINGSSL}: netty-tcnative-boringssl-static, what the proxy ships.
  * {@code JDK}: SunJSSE. {@code OPENSSL_SYSTEM}: the system's libssl through netty-tcnative's
@@ -58,8 +59,8 @@ import org.smtptlsproxy.tls.TlsContextFactory;
  * the one the path names.
  *
  * <p><b>Resumption.</b> {@code NONE}: every handshake full (the client names no peer, so it has
- * nothing to offer). {@code SESSION_ID}: TLS 1.0-1.2, tickets off on both sides, the server's
- * session cache. {@code TICKET}: the proxy's {@link TicketKeys} (BoringSSL, OpenSSL) or the
+ * nothing to offer). {@code SESSION_ID}: TLS 1.0-1.2, a client that offers no ticket (as many
+ * legacy senders), the server's session cache. {@code TICKET}: the proxy's {@link TicketKeys} (BoringSSL, OpenSSL) or the
  * JDK's own stateless tickets. In the resumed modes the client engines name a peer and its
  * session cache offers the last session. Setup checks that the first handshake is full and the
  * second resumed (a resumed server sends no certificate), and {@code Counts} tells how many
@@ -134,15 +135,15 @@ public class ProviderHandshakeBench {
         if (resumption == Resumption.SESSION_ID && "TLSv1.3".equals(protocol)) {
             throw new IllegalArgumentException("TLS 1.3 resumes by ticket only");
         }
-        if (path == Path.JDK) {
-            // Read once, when SunJSSE's configuration class loads: before any context exists.
-            // A JMH fork runs one parameter combination, so this touches no other trial.
-            System.setProperty("jdk.tls.namedGroups", "x25519,secp256r1");
-            if (resumption == Resumption.SESSION_ID) {
-                System.setProperty("jdk.tls.server.enableSessionTicketExtension", "false");
-                System.setProperty("jdk.tls.client.enableSessionTicketExtension", "false");
-            }
-        } else {
+        // Read once, when SunJSSE's configuration class loads: before any context exists. A JMH
+        // fork runs one parameter combination, so this touches no other trial.
+        System.setProperty("jdk.tls.namedGroups", "x25519,secp256r1");
+        if (resumption == Resumption.SESSION_ID) {
+            // A sender that does not offer tickets: the server can only resume by session ID.
+            System.setProperty("jdk.tls.client.enableSessionTicketExtension", "false");
+            System.setProperty("jdk.tls.server.enableSessionTicketExtension", "false");
+        }
+        if (path != Path.JDK) {
             requireLibrary(path);
         }
         TlsContextFactory factory = TlsContextFactory.forProvider(path == Path.JDK ? TlsProvider.JDK : TlsProvider.OPENSSL);
@@ -153,18 +154,15 @@ public class ProviderHandshakeBench {
                 InboundTls.DEFAULT_SESSION_CACHE_SIZE, InboundTls.DEFAULT_SESSION_TIMEOUT);
         // Without ticket keys a BoringSSL/OpenSSL listener of TLS 1.0-1.2 issues no tickets.
         serverContext = factory.serverContext(tls, "bench", resumption == Resumption.TICKET ? new TicketKeys() : null);
-        SslContextBuilder client = SslContextBuilder.forClient()
-                .sslProvider(factory.provider())
+        clientContext = SslContextBuilder.forClient()
+                .sslProvider(SslProvider.JDK)
                 .protocols(protocol)
                 .ciphers(TlsContextFactory.DEFAULT_INBOUND_CIPHERS, SupportedCipherSuiteFilter.INSTANCE)
                 .trustManager(credentials.pki().caCertificate())
-                .endpointIdentificationAlgorithm(null);
-        if (factory.provider() != SslProvider.JDK) {
-            client.option(OpenSslContextOption.GROUPS, new String[] {"X25519", "P-256"});
-        }
-        clientContext = client.build();
+                .endpointIdentificationAlgorithm(null)
+                .build();
         pair = new InMemoryHandshake(serverContext, clientContext, PooledByteBufAllocator.DEFAULT,
-                resumption != Resumption.NONE);
+                resumption != Resumption.NONE, true);
         int certificate = certificateLength(leaf);
         try {
             first = pair.handshakeAndDescribe();
