@@ -8,6 +8,7 @@ import io.netty.util.ReferenceCountUtil;
 import java.lang.management.ManagementFactory;
 import java.lang.management.ThreadMXBean;
 import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
 import javax.net.ssl.SSLEngine;
 import javax.net.ssl.SSLEngineResult;
 import javax.net.ssl.SSLEngineResult.HandshakeStatus;
@@ -37,6 +38,10 @@ final class InMemoryHandshake {
     private static final ThreadMXBean THREADS = ManagementFactory.getThreadMXBean();
     private static final ByteBuffer EMPTY = ByteBuffer.allocate(0);
     private static final int MAX_ROUNDS = 50;
+    /** The host name resumable client engines give their peer: the key of their session cache. */
+    static final String PEER_HOST = "mx.bench.example";
+    /** The server's first record after a handshake: an SMTP reply's size. */
+    private static final byte[] REPLY = "250 2.0.0 ready to relay\r\n".getBytes(StandardCharsets.US_ASCII);
 
     private final SslContext serverContext;
     private final SslContext clientContext;
@@ -75,8 +80,6 @@ final class InMemoryHandshake {
         this.namePeer = namePeer;
         this.reply = reply;
     }
-
-    static final String PEER_HOST = "mx.bench.example";
 
     /** Server CPU time of all handshakes so far (0 where the JVM has no thread CPU clock). */
     long serverCpuNanos() {
@@ -215,8 +218,6 @@ final class InMemoryHandshake {
             }
         }
     }
-
-    private static final byte[] REPLY = "250 2.0.0 ready to relay\r\n".getBytes(java.nio.charset.StandardCharsets.US_ASCII);
 
     /** The server's first application record, and whatever the engine sends before it. @return octets written */
     private static int reply(SSLEngine engine, ByteBuffer out) throws SSLException {
