@@ -1,11 +1,14 @@
 package org.smtptlsproxy.bench.jmh;
 
 import io.netty.buffer.ByteBufAllocator;
+import io.netty.handler.ssl.ReferenceCountedOpenSslEngine;
 import io.netty.handler.ssl.SslContext;
+import io.netty.internal.tcnative.SSL;
 import io.netty.util.ReferenceCountUtil;
 import java.lang.management.ManagementFactory;
 import java.lang.management.ThreadMXBean;
 import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
 import javax.net.ssl.SSLEngine;
 import javax.net.ssl.SSLEngineResult;
 import javax.net.ssl.SSLEngineResult.HandshakeStatus;
@@ -29,17 +32,23 @@ final class InMemoryHandshake {
 
     /** What one handshake negotiated; protocol and suite as the server's session reports them. */
     record Outcome(String serverProtocol, String clientProtocol, String cipherSuite, int serverBytes,
-                   int clientBytes) {
+                   int clientBytes, String group) {
     }
 
     private static final ThreadMXBean THREADS = ManagementFactory.getThreadMXBean();
     private static final ByteBuffer EMPTY = ByteBuffer.allocate(0);
     private static final int MAX_ROUNDS = 50;
+    /** The host name resumable client engines give their peer: the key of their session cache. */
+    static final String PEER_HOST = "mx.bench.example";
+    /** The server's first record after a handshake: an SMTP reply's size. */
+    private static final byte[] REPLY = "250 2.0.0 ready to relay\r\n".getBytes(StandardCharsets.US_ASCII);
 
     private final SslContext serverContext;
     private final SslContext clientContext;
     private final ByteBufAllocator alloc;
     private final boolean cpuClock;
+    private final boolean namePeer;
+    private final boolean reply;
 
     // Records in flight, each written by one side and read by the other; big enough for any flight.
     private final ByteBuffer toServer = ByteBuffer.allocateDirect(64 * 1024);
@@ -52,10 +61,24 @@ final class InMemoryHandshake {
     private int sentToServer;
 
     InMemoryHandshake(SslContext serverContext, SslContext clientContext, ByteBufAllocator alloc) {
+        this(serverContext, clientContext, alloc, false, false);
+    }
+
+    /**
+     * With {@code namePeer}, the client engines name a peer ({@link #PEER_HOST}:25), so the
+     * client's session cache offers the last session (ID or ticket) to the next handshake. With
+     * {@code reply}, each handshake ends with the server's first application record (an SMTP
+     * reply's size) read by the client, as after a real STARTTLS: BoringSSL writes its TLS 1.3
+     * tickets only with the first record after the handshake, and the client takes them there.
+     */
+    InMemoryHandshake(SslContext serverContext, SslContext clientContext, ByteBufAllocator alloc, boolean namePeer,
+                      boolean reply) {
         this.serverContext = serverContext;
         this.clientContext = clientContext;
         this.alloc = alloc;
         this.cpuClock = THREADS.isCurrentThreadCpuTimeSupported() && THREADS.isThreadCpuTimeEnabled();
+        this.namePeer = namePeer;
+        this.reply = reply;
     }
 
     /** Server CPU time of all handshakes so far (0 where the JVM has no thread CPU clock). */
@@ -91,7 +114,7 @@ final class InMemoryHandshake {
             server.beginHandshake();
             long u = cpuNow();
             serverCpuNanos += u - t;
-            client = clientContext.newEngine(alloc);
+            client = namePeer ? clientContext.newEngine(alloc, PEER_HOST, 25) : clientContext.newEngine(alloc);
             client.beginHandshake();
             clientCpuNanos += cpuNow() - u;
 
@@ -108,9 +131,17 @@ final class InMemoryHandshake {
                 sentToClient += step(server, toServer, toClient);
                 serverCpuNanos += cpuNow() - u;
             }
+            if (reply) {
+                t = cpuNow();
+                sentToClient += reply(server, toClient);
+                u = cpuNow();
+                serverCpuNanos += u - t;
+                drain(client, toClient);
+                clientCpuNanos += cpuNow() - u;
+            }
             return describe
                     ? new Outcome(server.getSession().getProtocol(), client.getSession().getProtocol(),
-                            server.getSession().getCipherSuite(), sentToClient, sentToServer)
+                            server.getSession().getCipherSuite(), sentToClient, sentToServer, group(server))
                     : null;
         } finally {
             long t = cpuNow();
@@ -120,6 +151,18 @@ final class InMemoryHandshake {
             ReferenceCountUtil.release(client);
             clientCpuNanos += cpuNow() - u;
         }
+    }
+
+    /** The key exchange group as the server's OpenSSL or BoringSSL names it; "?" for the JDK's engine. */
+    private static String group(SSLEngine engine) {
+        if (engine instanceof ReferenceCountedOpenSslEngine openSsl && openSsl.sslPointer() != 0) {
+            try {
+                return SSL.getGroupName(openSsl.sslPointer());
+            } catch (Exception | LinkageError e) {
+                return "?";
+            }
+        }
+        return "?";
     }
 
     private static boolean done(SSLEngine engine) {
@@ -173,6 +216,47 @@ final class InMemoryHandshake {
                     return written; // FINISHED or NOT_HANDSHAKING
                 }
             }
+        }
+    }
+
+    /** The server's first application record, and whatever the engine sends before it. @return octets written */
+    private static int reply(SSLEngine engine, ByteBuffer out) throws SSLException {
+        ByteBuffer data = ByteBuffer.wrap(REPLY);
+        int written = 0;
+        for (int i = 0; i < MAX_ROUNDS && data.hasRemaining(); i++) {
+            SSLEngineResult result = engine.wrap(data, out);
+            check(result, engine);
+            written += result.bytesProduced();
+        }
+        if (data.hasRemaining()) {
+            throw new SSLException("server: the reply was not written");
+        }
+        return written;
+    }
+
+    /** Reads every record in {@code in}: tickets and the reply. */
+    private void drain(SSLEngine engine, ByteBuffer in) throws SSLException {
+        in.flip();
+        try {
+            for (int i = 0; i < MAX_ROUNDS && in.hasRemaining(); i++) {
+                application.clear();
+                SSLEngineResult result = engine.unwrap(in, application);
+                if (result.getStatus() == SSLEngineResult.Status.BUFFER_UNDERFLOW) {
+                    break;
+                }
+                check(result, engine);
+                if (result.getHandshakeStatus() == HandshakeStatus.NEED_TASK) {
+                    Runnable task;
+                    while ((task = engine.getDelegatedTask()) != null) {
+                        task.run();
+                    }
+                }
+                if (result.bytesConsumed() == 0) {
+                    break;
+                }
+            }
+        } finally {
+            in.compact();
         }
     }
 

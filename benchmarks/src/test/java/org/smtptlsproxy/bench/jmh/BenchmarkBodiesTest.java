@@ -1,6 +1,7 @@
 package org.smtptlsproxy.bench.jmh;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.netty.buffer.ByteBuf;
@@ -141,5 +142,60 @@ class BenchmarkBodiesTest {
         } finally {
             bench.tearDown();
         }
+    }
+
+    static List<Arguments> providerCases() {
+        List<Arguments> cases = new ArrayList<>();
+        for (ProviderHandshakeBench.Path path : new ProviderHandshakeBench.Path[] {
+                ProviderHandshakeBench.Path.BORINGSSL, ProviderHandshakeBench.Path.JDK}) {
+            for (ProviderHandshakeBench.Resumption resumption : ProviderHandshakeBench.Resumption.values()) {
+                // The JDK's session-ID case turns tickets off JVM-wide, for the rest of this JVM's
+                // tests too: it runs only in a JMH fork of its own.
+                if (path != ProviderHandshakeBench.Path.JDK || resumption != ProviderHandshakeBench.Resumption.SESSION_ID) {
+                    cases.add(Arguments.of(path, resumption));
+                }
+            }
+        }
+        return cases;
+    }
+
+    /** Each measured handshake is of the kind asked for: full, or resumed by session ID or ticket. */
+    @ParameterizedTest
+    @MethodSource("providerCases")
+    void providerHandshakesAreFullOrResumedAsAsked(ProviderHandshakeBench.Path path,
+                                                   ProviderHandshakeBench.Resumption resumption) throws Exception {
+        ProviderHandshakeBench bench = new ProviderHandshakeBench();
+        bench.path = path;
+        bench.key = KeyType.RSA;
+        bench.protocol = "TLSv1.2";
+        bench.resumption = resumption;
+        bench.setUp(); // checks the first handshake full, the second resumed or not as asked
+        try {
+            InMemoryHandshake.Outcome first = bench.firstOutcome();
+            InMemoryHandshake.Outcome second = bench.secondOutcome();
+            int certificate = TlsHandshakeBench.credentials(KeyType.RSA).leaf().certificate().getEncoded().length;
+            assertTrue(first.serverBytes() > certificate, "the first handshake sent the certificate");
+            assertEquals(resumption != ProviderHandshakeBench.Resumption.NONE, second.serverBytes() < certificate,
+                    "second handshake: " + second.serverBytes() + " octets");
+            ProviderHandshakeBench.CpuShare cpu = new ProviderHandshakeBench.CpuShare();
+            ProviderHandshakeBench.Counts counts = new ProviderHandshakeBench.Counts();
+            cpu.reset();
+            counts.reset();
+            for (int i = 0; i < 3; i++) {
+                bench.handshake(cpu, counts);
+            }
+            assertEquals(0, counts.unexpected, "handshakes not of the kind asked for");
+            assertTrue(cpu.serverCpuPct > 0 && cpu.clientCpuPct > 0, "CPU time was taken");
+        } finally {
+            bench.tearDown();
+        }
+    }
+
+    /** The system-OpenSSL path refuses to measure BoringSSL under its name. */
+    @Test
+    void systemOpensslPathRefusesBoringSsl() {
+        IllegalStateException e = assertThrows(IllegalStateException.class,
+                () -> ProviderHandshakeBench.requireLibrary(ProviderHandshakeBench.Path.OPENSSL_SYSTEM));
+        assertTrue(e.getMessage().contains("java.library.path"), e.getMessage());
     }
 }
