@@ -95,7 +95,13 @@ public final class SpoolScheduler implements AutoCloseable {
                 tick();
             }, null);
             if (pendingWake.compareAndSet(null, task)) {
-                executor.execute(task);
+                try {
+                    executor.execute(task);
+                } catch (java.util.concurrent.RejectedExecutionException e) {
+                    // Closed: the attempt that just ended was the last; its result is recorded.
+                    pendingWake.set(null);
+                    task.cancel(false);
+                }
                 return task;
             }
         }
