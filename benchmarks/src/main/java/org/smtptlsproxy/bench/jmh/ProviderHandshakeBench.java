@@ -96,20 +96,6 @@ public class ProviderHandshakeBench {
     @Param({"NONE"})
     public Resumption resumption;
 
-    /** Per-iteration CPU shares; JMH divides each sum by the iteration's wall time. */
-    @State(Scope.Thread)
-    @AuxCounters(AuxCounters.Type.OPERATIONS)
-    public static class CpuShare {
-        public double serverCpuPct;
-        public double clientCpuPct;
-
-        @Setup(Level.Iteration)
-        public void reset() {
-            serverCpuPct = 0;
-            clientCpuPct = 0;
-        }
-    }
-
     /** Handshakes not of the kind asked for (a full one where a resumption was wanted, or the reverse). */
     @State(Scope.Thread)
     @AuxCounters(AuxCounters.Type.EVENTS)
@@ -196,7 +182,7 @@ public class ProviderHandshakeBench {
 
     /** @return octets the server sent */
     @Benchmark
-    public int handshake(CpuShare cpu, Counts counts) throws SSLException {
+    public int handshake(TlsHandshakeBench.CpuShare cpu, Counts counts) throws SSLException {
         long server = pair.serverCpuNanos();
         long client = pair.clientCpuNanos();
         int sent = pair.handshake();

@@ -177,7 +177,7 @@ class BenchmarkBodiesTest {
             assertTrue(first.serverBytes() > certificate, "the first handshake sent the certificate");
             assertEquals(resumption != ProviderHandshakeBench.Resumption.NONE, second.serverBytes() < certificate,
                     "second handshake: " + second.serverBytes() + " octets");
-            ProviderHandshakeBench.CpuShare cpu = new ProviderHandshakeBench.CpuShare();
+            TlsHandshakeBench.CpuShare cpu = new TlsHandshakeBench.CpuShare();
             ProviderHandshakeBench.Counts counts = new ProviderHandshakeBench.Counts();
             cpu.reset();
             counts.reset();
