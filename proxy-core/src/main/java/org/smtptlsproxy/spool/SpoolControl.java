@@ -5,6 +5,7 @@ import java.nio.file.DirectoryStream;
 import java.nio.file.FileAlreadyExistsException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.attribute.FileTime;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -44,6 +45,11 @@ public final class SpoolControl {
     /** True while the request is waiting for the owner. */
     public boolean pending(Action action, SpoolId id) {
         return Files.exists(layout.control().resolve(name(action, id)));
+    }
+
+    /** When {@code control/} last changed (a request made or done): a cheap check before listing it. */
+    FileTime lastModified() throws IOException {
+        return Files.getLastModifiedTime(layout.control());
     }
 
     List<Request> requests() throws IOException {

@@ -6,12 +6,17 @@ import java.io.OutputStream;
 import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
+import java.nio.file.attribute.FileTime;
 import java.util.ArrayList;
 import java.util.HashSet;
+import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
+import java.util.Queue;
 import java.util.Set;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.Future;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.ScheduledFuture;
@@ -26,15 +31,21 @@ import org.smtptlsproxy.spool.SpoolMetrics.AttemptOutcome;
 
 /**
  * Decides when each spooled message is sent and what its results mean (Postfix's qmgr): picks
- * the due messages in arrival order, at most {@code maxInFlight} at once, hands each to the
+ * the due messages in order of their next attempt, at most {@code maxInFlight} at once, hands each to the
  * {@link SpoolSender}, and records per-recipient results durably before anything else happens.
  * Only pending recipients are retried, after {@link RetrySchedule}'s backoff; a message older
  * than {@code maxAge} expires; a finished message with refused recipients gets a notification
  * (unless {@code bounce: log_only} or the sender is null) before it is removed. A throttling
  * reply from the upstream, or {@link #holdUpstreamUntil}, holds every attempt until then.
  *
+ * <p>The scheduler keeps its own index of the messages waiting, ordered by when each is due
+ * ({@link DueMessages}), fed by the store's commits, so a tick costs the messages it dispatches,
+ * not a scan of the whole spool: a tick runs after every finished attempt, and a scan per tick
+ * made the scheduler's thread the proxy's busiest at a steady load.
+ *
  * <p>All state lives on one thread, the executor's; the executor must be single-threaded. The
- * {@code queue} command's requests ({@link SpoolControl}) are applied on each tick.
+ * {@code queue} command's requests ({@link SpoolControl}) are applied on each tick (read on every
+ * periodic tick, and on a wake only when {@code control/} changed).
  */
 public final class SpoolScheduler implements AutoCloseable {
 
@@ -52,6 +63,15 @@ public final class SpoolScheduler implements AutoCloseable {
     private final int maxInFlight;
     private final SpoolControl control;
     private final Set<SpoolId> inFlight = new HashSet<>();
+    /** Every message this scheduler knows of and the store still holds: due, in flight, or finishing. */
+    private final Set<SpoolId> tracked = new HashSet<>();
+    private final DueMessages due = new DueMessages();
+    /** Finished messages whose notification or removal is still to do (or to try again). */
+    private final Set<SpoolId> toComplete = new LinkedHashSet<>();
+    /** Committed messages handed over by the store's commit thread, taken in by the next tick. */
+    private final Queue<SpoolEnvelope> arrivals = new ConcurrentLinkedQueue<>();
+    private volatile boolean started;
+    private FileTime controlSeen;
     private final Set<SpoolId> deleteAfterAttempt = new HashSet<>();
     private final Set<SpoolId> completing = new HashSet<>();
     /** Written on the executor only; volatile for {@link #upstreamHeldUntil()}'s readers. */
@@ -75,12 +95,21 @@ public final class SpoolScheduler implements AutoCloseable {
         this.executor = executor;
         this.maxInFlight = maxInFlight;
         this.control = new SpoolControl(store.layout());
+        // Listen first, then take what is already there: a commit in between arrives twice, and
+        // the second is dropped as already tracked, rather than never.
+        store.onCommitted(envelope -> {
+            arrivals.add(envelope);
+            if (started) {
+                wake();
+            }
+        });
+        arrivals.addAll(store.envelopes());
     }
 
     /** Ticks every {@code interval} (operator requests, due retries) and at once after each commit. */
     public void start(Duration interval) {
-        store.onCommitted(envelope -> wake());
-        ticks = executor.scheduleWithFixedDelay(this::tick, 0, interval.toMillis(), TimeUnit.MILLISECONDS);
+        started = true;
+        ticks = executor.scheduleWithFixedDelay(() -> tick(true), 0, interval.toMillis(), TimeUnit.MILLISECONDS);
     }
 
     /** Runs a tick soon (one that has not started yet, when there is one); safe from any thread. */
@@ -92,7 +121,7 @@ public final class SpoolScheduler implements AutoCloseable {
             }
             java.util.concurrent.FutureTask<Void> task = new java.util.concurrent.FutureTask<>(() -> {
                 pendingWake.set(null);
-                tick();
+                tick(false);
             }, null);
             if (pendingWake.compareAndSet(null, task)) {
                 try {
@@ -126,24 +155,32 @@ public final class SpoolScheduler implements AutoCloseable {
         return upstreamHeldUntil;
     }
 
-    private void tick() {
+    private void tick(boolean periodic) {
         try {
-            applyRequests();
+            takeArrivals();
+            applyRequests(periodic);
+            for (SpoolId id : List.copyOf(toComplete)) {
+                toComplete.remove(id);
+                Optional<SpoolEnvelope> finished = store.envelope(id);
+                if (finished.isPresent()) {
+                    complete(finished.get()); // its results are on disk; the notification or removal is not yet
+                } else {
+                    tracked.remove(id);
+                }
+            }
             Instant now = clock.instant();
-            for (SpoolEnvelope envelope : store.envelopes()) {
-                SpoolId id = envelope.id();
-                if (inFlight.contains(id) || completing.contains(id)) {
-                    continue;
+            while (inFlight.size() < maxInFlight && !now.isBefore(upstreamHeldUntil)) {
+                SpoolId id = due.takeDue(now);
+                if (id == null) {
+                    break;
                 }
-                if (envelope.isFinished()) {
-                    complete(envelope); // its results are on disk; the notification or removal is not yet
-                    continue;
-                }
-                if (inFlight.size() >= maxInFlight || now.isBefore(upstreamHeldUntil)) {
-                    continue;
-                }
-                if (!envelope.nextAttempt().isAfter(now)) {
-                    dispatch(envelope);
+                Optional<SpoolEnvelope> envelope = store.envelope(id);
+                if (envelope.isEmpty()) {
+                    tracked.remove(id);
+                } else if (envelope.get().isFinished()) {
+                    complete(envelope.get());
+                } else {
+                    dispatch(envelope.get());
                 }
             }
         } catch (IOException | RuntimeException e) {
@@ -151,20 +188,50 @@ public final class SpoolScheduler implements AutoCloseable {
         }
     }
 
-    private void applyRequests() throws IOException {
+    /** Indexes the messages committed since the last tick (and, at the first, those recovered). */
+    private void takeArrivals() {
+        for (SpoolEnvelope envelope; (envelope = arrivals.poll()) != null; ) {
+            if (!tracked.add(envelope.id())) {
+                continue;
+            }
+            if (envelope.isFinished()) {
+                toComplete.add(envelope.id());
+            } else {
+                due.schedule(envelope.id(), envelope.nextAttempt());
+            }
+        }
+    }
+
+    /**
+     * The operator's requests. A wake reads {@code control/} only when its modification time moved
+     * (one stat instead of a directory listing after every attempt); the periodic tick always
+     * reads it, so a request made within the file system's timestamp granularity of the last
+     * reading waits at most one period.
+     */
+    private void applyRequests(boolean periodic) throws IOException {
+        FileTime modified = control.lastModified();
+        if (!periodic && modified.equals(controlSeen)) {
+            return;
+        }
+        controlSeen = modified;
         for (SpoolControl.Request request : control.requests()) {
             if (request.action() == SpoolControl.Action.DELETE) {
                 if (inFlight.contains(request.id())) {
                     deleteAfterAttempt.add(request.id());
                 } else if (store.moveToDeleted(request.id())) {
+                    forget(request.id());
                     log.info("spool: {} deleted by the operator", request.id());
                 }
             } else {
                 Instant now = clock.instant();
-                for (SpoolEnvelope envelope : store.envelopes()) {
-                    if ((request.id() == null || envelope.id().equals(request.id())) && !inFlight.contains(envelope.id())
-                            && envelope.nextAttempt().isAfter(now)) {
+                List<SpoolEnvelope> targets = request.id() == null ? store.envelopes()
+                        : store.envelope(request.id()).map(List::of).orElse(List.of());
+                for (SpoolEnvelope envelope : targets) {
+                    if (!inFlight.contains(envelope.id()) && envelope.nextAttempt().isAfter(now)) {
                         store.update(envelope.withNextAttempt(now));
+                        if (due.contains(envelope.id())) {
+                            due.schedule(envelope.id(), now);
+                        }
                     }
                 }
                 upstreamHeldUntil = Instant.MIN; // the operator says now: that overrides a throttling hold
@@ -173,9 +240,17 @@ public final class SpoolScheduler implements AutoCloseable {
         }
     }
 
+    /** A message the store no longer holds. */
+    private void forget(SpoolId id) {
+        tracked.remove(id);
+        due.remove(id);
+        toComplete.remove(id);
+    }
+
     private void dispatch(SpoolEnvelope envelope) {
         SpooledMessage message = store.message(envelope.id());
         if (message == null) {
+            forget(envelope.id());
             return;
         }
         inFlight.add(envelope.id());
@@ -194,6 +269,7 @@ public final class SpoolScheduler implements AutoCloseable {
         try {
             if (deleteAfterAttempt.remove(id)) {
                 store.moveToDeleted(id);
+                forget(id);
                 log.info("spool: {} deleted by the operator after the attempt in flight", id);
                 return;
             }
@@ -206,6 +282,7 @@ public final class SpoolScheduler implements AutoCloseable {
             // The envelope on disk still has the previous state: those recipients are tried again
             // (the documented duplicate window), never lost.
             log.error("spool: could not record the attempt of {}", id, e);
+            due.schedule(id, clock.instant().plus(retry.backoff(sent.attempts() + 1)));
         }
         // A place in flight is free: the next due message goes now, not at the next tick (which
         // would drain a backlog at maxInFlight messages a tick).
@@ -280,6 +357,8 @@ public final class SpoolScheduler implements AutoCloseable {
         }
         if (after.isFinished()) {
             complete(after);
+        } else {
+            due.schedule(sent.id(), after.nextAttempt());
         }
     }
 
@@ -312,6 +391,7 @@ public final class SpoolScheduler implements AutoCloseable {
             completing.remove(finished.id());
             if (failure != null) {
                 // The original stays (finished, on disk): the next tick tries the notification again.
+                toComplete.add(finished.id());
                 log.error("spool: could not queue the notification for {}: {}", finished.id(), failure.toString());
                 return;
             }
@@ -347,7 +427,9 @@ public final class SpoolScheduler implements AutoCloseable {
     private void remove(SpoolId id) {
         try {
             store.remove(id);
+            forget(id);
         } catch (IOException e) {
+            toComplete.add(id);
             log.error("spool: could not remove the finished message {}; it is removed at the next tick", id, e);
         }
     }
