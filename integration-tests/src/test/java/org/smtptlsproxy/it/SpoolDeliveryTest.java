@@ -123,6 +123,30 @@ class SpoolDeliveryTest {
     }
 
     @Test
+    void aMessageOfSeveralReadChunksArrivesByteForByteWithItsDotLines() throws Exception {
+        // The spool reads content in 64 KiB chunks and dot-stuffs each again: lines that start
+        // with a dot fall on every side of the chunk boundaries here (lines of 1 to 97 octets).
+        StringBuilder body = new StringBuilder("From: scanner@legacy.example\r\nSubject: big scan\r\n\r\n");
+        for (int line = 0; body.length() < 300_000; line++) {
+            body.append(line % 3 == 0 ? "." : "").append("x".repeat(line % 97)).append("\r\n");
+        }
+        int port = freePort();
+        try (FakeUpstream upstream = upstreamOn(port, b -> { });
+                ProxyFixture fixture = spoolingProxy(port).start();
+                SmtpTestClient scanner = fixture.connect("plain")) {
+            scanner.ehlo("scanner.example");
+            SmtpTestClient.Reply reply = scanner.sendMessage("scanner@legacy.example", List.of("b@contoso.example"),
+                    body.toString().getBytes(StandardCharsets.US_ASCII));
+            assertEquals(250, reply.code(), reply.toString());
+            assertTrue(upstream.awaitMessages(1, Duration.ofSeconds(20)));
+            String received = upstream.messages().get(0).content();
+            assertTrue(received.endsWith(body.toString()), "content byte for byte across chunks ("
+                    + received.length() + " octets received for " + body.length() + " sent)");
+            awaitEmptySpool();
+        }
+    }
+
+    @Test
     void aRecipientTheUpstreamDefersIsRetriedAloneAndARefusedOneIsBouncedToTheSender() throws Exception {
         int port = freePort();
         try (ProxyFixture fixture = spoolingProxy(port).start()) {

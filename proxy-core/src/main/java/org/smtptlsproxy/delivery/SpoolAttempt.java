@@ -54,6 +54,8 @@ final class SpoolAttempt {
     private final DotStuffing transparency = DotStuffing.forMessage();
     private DeliveryTransaction transaction;
     private InputStream content;
+    /** Content bytes not read yet: the envelope knows the size, so the end needs no extra read. */
+    private long unread;
     private boolean reading;
     private boolean endsWithLineBreak = true;
     private boolean finished;
@@ -120,21 +122,36 @@ final class SpoolAttempt {
                 finish(results(data, data));
                 return;
             }
-            fileReads.execute(this::openContent);
+            unread = envelope.contentSize();
+            if (unread == 0) {
+                endOfData();
+                return;
+            }
+            int first = nextChunkSize();
+            boolean last = first == unread;
+            reading = true;
+            fileReads.execute(() -> openAndRead(first, last));
         }));
     }
 
-    private void openContent() {
+    /**
+     * Opens the content and reads its first chunk in one task: a message that fits in a chunk
+     * (most do) costs one trip to the file-reading thread and one back, its file closed there too.
+     */
+    private void openAndRead(int size, boolean last) {
+        InputStream opened;
         try {
-            InputStream opened = message.openContent();
-            loop.execute(() -> guarded(() -> {
-                content = opened;
-                pump();
-            }));
+            opened = message.openContent();
         } catch (IOException e) {
             LOG.warn("spool: cannot open the content of {}: {}", envelope.id(), e.toString());
             loop.execute(() -> guarded(() -> abandon(CONTENT_UNREADABLE, "the spooled content cannot be read")));
+            return;
         }
+        readChunk(opened, size, last);
+    }
+
+    private int nextChunkSize() {
+        return (int) Math.min(CHUNK_BYTES, unread);
     }
 
     /** Reads the next chunk when the upstream can take it; one read at a time. */
@@ -153,34 +170,48 @@ final class SpoolAttempt {
         }
         reading = true;
         InputStream source = content;
-        fileReads.execute(() -> readChunk(source));
+        int size = nextChunkSize();
+        boolean last = size == unread;
+        fileReads.execute(() -> readChunk(source, size, last));
     }
 
-    private void readChunk(InputStream source) {
-        byte[] chunk = new byte[CHUNK_BYTES];
-        int length;
+    /** On the file-reading thread: exactly {@code size} bytes, the file closed after the last. */
+    private void readChunk(InputStream source, int size, boolean last) {
+        byte[] chunk = new byte[size];
         try {
-            length = source.readNBytes(chunk, 0, chunk.length);
+            int length = source.readNBytes(chunk, 0, size);
+            if (length < size) {
+                throw new IOException("the content ends " + (size - length) + " bytes before the size its envelope records");
+            }
         } catch (IOException e) {
+            closeQuietly(source);
             LOG.warn("spool: cannot read the content of {}: {}", envelope.id(), e.toString());
             loop.execute(() -> guarded(() -> abandon(CONTENT_UNREADABLE, "the spooled content cannot be read")));
             return;
         }
-        loop.execute(() -> guarded(() -> chunkRead(chunk, length)));
+        if (last) {
+            closeQuietly(source);
+        }
+        loop.execute(() -> guarded(() -> chunkRead(source, chunk, last)));
     }
 
-    private void chunkRead(byte[] chunk, int length) {
+    private void chunkRead(InputStream source, byte[] chunk, boolean last) {
         reading = false;
         if (finished) {
+            if (!last) {
+                fileReads.execute(() -> closeQuietly(source));
+            }
             return;
         }
-        if (length == 0) {
+        content = last ? null : source;
+        unread -= chunk.length;
+        endsWithLineBreak = chunk[chunk.length - 1] == '\n';
+        transaction.content(transparency.stuff(Unpooled.wrappedBuffer(chunk), ByteBufAllocator.DEFAULT));
+        if (unread == 0) {
             endOfData();
-            return;
+        } else {
+            pump();
         }
-        endsWithLineBreak = chunk[length - 1] == '\n';
-        transaction.content(transparency.stuff(Unpooled.wrappedBuffer(chunk, 0, length), ByteBufAllocator.DEFAULT));
-        pump();
     }
 
     private void endOfData() {
@@ -240,13 +271,15 @@ final class SpoolAttempt {
         InputStream open = content;
         content = null;
         if (open != null) {
-            fileReads.execute(() -> {
-                try {
-                    open.close();
-                } catch (IOException e) {
-                    LOG.debug("spool: closing the content of {}: {}", envelope.id(), e.toString());
-                }
-            });
+            fileReads.execute(() -> closeQuietly(open));
+        }
+    }
+
+    private void closeQuietly(InputStream open) {
+        try {
+            open.close();
+        } catch (IOException e) {
+            LOG.debug("spool: closing the content of {}: {}", envelope.id(), e.toString());
         }
     }
 
