@@ -116,6 +116,8 @@ class SpoolDeliveryTest {
             String metrics = fixture.metrics();
             assertTrue(metrics.contains("smtp_proxy_spool_delivery_attempts_total{outcome=\"delivered\""), metrics);
             assertTrue(metrics.contains("smtp_proxy_spool_messages 0.0"), metrics);
+            assertTrue(metrics.contains("smtp_proxy_spool_limit_messages 10000.0"), metrics);
+            assertTrue(metrics.contains("smtp_proxy_spool_limit_size_bytes 1.073741824E9"), metrics);
             assertTrue(metrics.contains("smtp_proxy_messages_total{outcome=\"spooled\"} 1.0"), metrics);
             assertTrue(metrics.contains("smtp_proxy_messages_total{outcome=\"relayed\"} 0.0"),
                     "a spooled message is not counted as relayed by the upstream: " + metrics);

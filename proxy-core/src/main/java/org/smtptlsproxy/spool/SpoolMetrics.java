@@ -14,7 +14,7 @@ import org.smtptlsproxy.smtp.UpstreamReplyReason;
 
 /**
  * The spool's meters ({@code smtp_proxy_spool_*}): depth, bytes and the age of the oldest message
- * as gauges read from the store when scraped; delivery attempts by outcome and reason, files moved
+ * as gauges read from the store when scraped, and the configured limits; delivery attempts by outcome and reason, files moved
  * to {@code corrupt/}, and notifications sent. Labels come from enums only.
  */
 public final class SpoolMetrics {
@@ -62,8 +62,19 @@ public final class SpoolMetrics {
         return new SpoolMetrics(new SimpleMeterRegistry());
     }
 
-    /** The gauges that read the store's depth, bytes and oldest arrival. */
-    public void bind(SpoolStore store, Clock clock) {
+    /**
+     * The gauges that read the store's depth, bytes and oldest arrival, and its limits: alerts
+     * compare the first with the last, so a spool configured smaller than the default is warned
+     * about in time too.
+     */
+    public void bind(SpoolStore store, SpoolSettings settings, Clock clock) {
+        Gauge.builder("smtp.proxy.spool.limit.messages", settings, SpoolSettings::maxMessages)
+                .description("spool.max_messages: from this depth on, spooling listeners answer 452 4.3.1")
+                .register(registry);
+        Gauge.builder("smtp.proxy.spool.limit.size", settings, SpoolSettings::maxSize)
+                .baseUnit("bytes")
+                .description("spool.max_size: content bytes from which spooling listeners answer 452 4.3.1")
+                .register(registry);
         Gauge.builder("smtp.proxy.spool.messages", store, SpoolStore::depth)
                 .description("Messages in the spool")
                 .register(registry);

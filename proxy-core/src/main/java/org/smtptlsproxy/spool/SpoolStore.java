@@ -104,7 +104,7 @@ public final class SpoolStore implements AutoCloseable {
         }
         try {
             SpoolStore store = new SpoolStore(settings, files, clock, metrics, channel, lock);
-            metrics.bind(store, clock);
+            metrics.bind(store, settings, clock);
             return store;
         } catch (IOException | RuntimeException e) {
             channel.close();
