@@ -46,12 +46,27 @@ final class FaultySpoolFiles implements SpoolFiles {
     @Override
     public WritableFile create(Path file) throws IOException {
         step("create");
-        WritableFile real = disk.create(file);
+        return faulty(disk.create(file));
+    }
+
+    @Override
+    public WritableFile reuse(Path file) throws IOException {
+        step("reuse");
+        return faulty(disk.reuse(file));
+    }
+
+    private WritableFile faulty(WritableFile real) {
         return new WritableFile() {
             @Override
             public void write(ByteBuffer bytes) throws IOException {
                 step("write");
                 real.write(bytes);
+            }
+
+            @Override
+            public void truncate(long size) throws IOException {
+                step("truncate");
+                real.truncate(size);
             }
 
             @Override

@@ -233,7 +233,7 @@ public final class QueueCommand implements Runnable {
                         + (r.lastReply() == null ? "" : ": " + r.lastReply()));
             }
             out.println();
-            try (InputStream in = Files.newInputStream(layout.contentFile(spoolId))) {
+            try (InputStream in = layout.openContent(e)) {
                 byte[] head = in.readNBytes(MAX_HEADER_BYTES);
                 String text = new String(head, StandardCharsets.UTF_8);
                 int end = text.indexOf("\r\n\r\n");
