@@ -17,7 +17,8 @@ import java.util.Optional;
  * <pre>
  * spool.lock      held (fcntl lock) by the one process that owns the spool, normally the proxy
  * tmp/            files being created, envelope updates being written; never a message; emptied at start
- * free/           files of delivered messages kept to be overwritten by new ones; never read; emptied at start
+ * free/           files of delivered messages kept to be overwritten by new ones (where they lie, until
+ *                 the commit renames them into queue/); never read; emptied at start
  * queue/ID.msg    the message ({@link MessageFile}): its content, dot-unstuffed octets as they will be
  *                 sent, Received: included, then its envelope as committed; its presence is what
  *                 makes ID a message

@@ -101,7 +101,7 @@ public final class QueueCommand implements Runnable {
     }
 
     private static boolean isEmptyDirectory(Path dir) {
-        try (java.util.stream.Stream<Path> entries = java.nio.file.Files.list(dir)) {
+        try (java.util.stream.Stream<Path> entries = Files.list(dir)) {
             return entries.findAny().isEmpty();
         } catch (IOException e) {
             return false;
