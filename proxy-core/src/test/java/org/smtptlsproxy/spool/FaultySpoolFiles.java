@@ -17,6 +17,7 @@ final class FaultySpoolFiles implements SpoolFiles {
     private final boolean crash;
     private final boolean realSync;
     private final AtomicInteger steps = new AtomicInteger();
+    private final AtomicInteger reuses = new AtomicInteger();
 
     FaultySpoolFiles(int failAt, boolean crash) {
         this(failAt, crash, true);
@@ -36,6 +37,11 @@ final class FaultySpoolFiles implements SpoolFiles {
         return steps.get();
     }
 
+    /** Files of delivered messages opened to be overwritten, successfully. */
+    int reuses() {
+        return reuses.get();
+    }
+
     private void step(String what) throws IOException {
         int step = steps.incrementAndGet();
         if (step == failAt || (crash && step > failAt)) {
@@ -52,7 +58,9 @@ final class FaultySpoolFiles implements SpoolFiles {
     @Override
     public WritableFile reuse(Path file) throws IOException {
         step("reuse");
-        return faulty(disk.reuse(file));
+        WritableFile reused = faulty(disk.reuse(file));
+        reuses.incrementAndGet();
+        return reused;
     }
 
     private WritableFile faulty(WritableFile real) {
