@@ -14,7 +14,7 @@ import java.util.List;
 import java.util.zip.CRC32C;
 
 /**
- * The envelope encoding, version 1: the trailer of a message file ({@link MessageFile}) and the
+ * The envelope encoding, version 1: in a message file after the content ({@link MessageFile}), and the
  * whole of its sidecar {@code ID.env} once the envelope changed. Big-endian, binary, self-checking:
  *
  * <pre>

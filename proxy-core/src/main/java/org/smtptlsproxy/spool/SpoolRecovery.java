@@ -127,7 +127,10 @@ final class SpoolRecovery {
     }
 
     private static SpoolId idOf(String name, String extension) {
-        return name.endsWith(extension) ? SpoolId.parseOrNull(name.substring(0, name.length() - extension.length())) : null;
+        if (!name.endsWith(extension)) {
+            return null;
+        }
+        return SpoolId.parseOrNull(name.substring(0, name.length() - extension.length()));
     }
 
     private void moveAside(String name) throws IOException {

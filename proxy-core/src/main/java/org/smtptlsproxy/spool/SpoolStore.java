@@ -283,8 +283,9 @@ public final class SpoolStore implements AutoCloseable {
         try {
             syncQueue();
         } catch (IOException | RuntimeException e) {
-            // The renames and unlinks are done; until an fsync of queue/ succeeds, a crash may bring a delivered
-            // message back, to be sent again: the documented duplicate window, never a loss.
+            // The renames and unlinks are done; until an fsync of queue/ succeeds, a crash may bring a
+            // delivered message back, to be sent again: the documented duplicate window, never a loss.
+            // Its file is not overwritten meanwhile: it stays awaiting that fsync.
             log.warn("spool: could not fsync {} after removals: {}", layout.queue(), e.toString());
         }
     }
@@ -475,7 +476,8 @@ public final class SpoolStore implements AutoCloseable {
         try {
             files.delete(file);
         } catch (IOException | RuntimeException e) {
-            // Left for recovery: tmp/ and free/ are emptied at the next start, an envelope without its message file deleted.
+            // Left for recovery: tmp/ and free/ are emptied at the next start, and an envelope
+            // without its message file is deleted.
             log.warn("spool: could not delete {}: {}", file, e.toString());
         }
     }

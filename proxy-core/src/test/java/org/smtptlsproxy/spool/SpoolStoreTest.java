@@ -371,7 +371,8 @@ class SpoolStoreTest {
             kept = commit(store, "still queued");
         }
         // What a crash between the two steps of remove() leaves: the file is gone, the sidecar not.
-        Files.move(dir.resolve("queue").resolve(removed.id() + ".msg"), dir.resolve("free").resolve(removed.id() + ".msg"));
+        Files.move(dir.resolve("queue").resolve(removed.id() + ".msg"),
+                dir.resolve("free").resolve(removed.id() + ".msg"));
         assertEquals(Optional.empty(), new SpoolLayout(dir).readEnvelope(removed.id()));
         try (SpoolStore store = SpoolTesting.open(dir)) {
             assertEquals(1, store.recovery().orphansDeleted());
@@ -385,7 +386,8 @@ class SpoolStoreTest {
     @Test
     void oldestArrivalIsTheFirstMessages() throws Exception {
         MutableClock clock = new MutableClock(Instant.parse("2030-01-01T00:00:00Z"));
-        try (SpoolStore store = SpoolStore.open(SpoolTesting.settings(dir), SpoolFiles.disk(), clock, SpoolMetrics.none())) {
+        try (SpoolStore store = SpoolStore.open(SpoolTesting.settings(dir), SpoolFiles.disk(), clock,
+                SpoolMetrics.none())) {
             SpoolEnvelope first = commit(store, "first");
             clock.advance(java.time.Duration.ofMinutes(5));
             commit(store, "second");
