@@ -97,9 +97,9 @@ dpkg_retry -i "$deb"
 
 say "dpkg --purge with a message in the spool: the spool stays"
 runuser -u smtp-tls-proxy -- mkdir "$spool/queue" "$spool/tmp"
-runuser -u smtp-tls-proxy -- sh -c "echo 'Subject: not delivered yet' > $spool/queue/0000000000001.data"
+runuser -u smtp-tls-proxy -- sh -c "echo 'Subject: not delivered yet' > $spool/queue/0000000000001.msg"
 dpkg_retry --purge smtp-tls-proxy
-[ -f "$spool/queue/0000000000001.data" ] || fail "the purge removed a spooled message"
+[ -f "$spool/queue/0000000000001.msg" ] || fail "the purge removed a spooled message"
 rm -r "$spool"
 
 say "dpkg -i again, then dpkg --purge with an empty spool"

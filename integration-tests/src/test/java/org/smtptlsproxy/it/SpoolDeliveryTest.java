@@ -70,7 +70,7 @@ class SpoolDeliveryTest {
             return 0;
         }
         try (Stream<Path> files = Files.list(queue)) {
-            return files.filter(file -> file.toString().endsWith(".env")).count();
+            return files.filter(file -> file.toString().endsWith(".msg")).count();
         }
     }
 

@@ -20,11 +20,24 @@ final class CountedSpoolFiles implements SpoolFiles {
 
     @Override
     public WritableFile create(Path file) throws IOException {
-        WritableFile created = files.create(file);
+        return counted(files.create(file));
+    }
+
+    @Override
+    public WritableFile reuse(Path file) throws IOException {
+        return counted(files.reuse(file));
+    }
+
+    private WritableFile counted(WritableFile created) {
         return new WritableFile() {
             @Override
             public void write(ByteBuffer bytes) throws IOException {
                 created.write(bytes);
+            }
+
+            @Override
+            public void truncate(long size) throws IOException {
+                created.truncate(size);
             }
 
             @Override

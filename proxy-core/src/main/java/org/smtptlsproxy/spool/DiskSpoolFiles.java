@@ -18,13 +18,26 @@ final class DiskSpoolFiles implements SpoolFiles {
 
     @Override
     public WritableFile create(Path file) throws IOException {
-        FileChannel channel = FileChannel.open(file, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE);
+        return writable(FileChannel.open(file, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE));
+    }
+
+    @Override
+    public WritableFile reuse(Path file) throws IOException {
+        return writable(FileChannel.open(file, StandardOpenOption.WRITE));
+    }
+
+    private static WritableFile writable(FileChannel channel) {
         return new WritableFile() {
             @Override
             public void write(ByteBuffer bytes) throws IOException {
                 while (bytes.hasRemaining()) {
                     channel.write(bytes);
                 }
+            }
+
+            @Override
+            public void truncate(long size) throws IOException {
+                channel.truncate(size);
             }
 
             @Override

@@ -14,7 +14,8 @@ import java.util.List;
 import java.util.zip.CRC32C;
 
 /**
- * The envelope file ({@code ID.env}), version 1. Big-endian, binary, self-checking:
+ * The envelope encoding, version 1: in a message file after the content ({@link MessageFile}), and the
+ * whole of its sidecar {@code ID.env} once the envelope changed. Big-endian, binary, self-checking:
  *
  * <pre>
  * magic     4 bytes  "SPEV"
@@ -41,6 +42,8 @@ final class EnvelopeCodec {
     private static final int MAGIC = 0x53504556; // "SPEV"
     static final int VERSION = 1;
     private static final int MAX_BODY = 4 << 20;
+    /** The longest encoding: magic, version, length, body and CRC. */
+    static final int MAX_ENCODED = MAX_BODY + 16;
 
     private EnvelopeCodec() {
     }

@@ -12,20 +12,20 @@ import java.util.function.Predicate;
 
 /**
  * One thread that makes commits durable in batches: it takes every commit waiting, fsyncs their
- * files concurrently (on ext4 concurrent fsyncs share one journal commit), renames them into
+ * files (one per message) concurrently (on ext4 concurrent fsyncs share one journal commit), renames them into
  * {@code queue/}, fsyncs that directory once for all of them, and completes them. Commits that
  * arrive while a batch is on the disk form the next batch, so the more sessions are waiting, the
  * fewer fsyncs each costs. This is Postfix's single fsync per message, shared.
  *
- * <p>Removals of delivered messages ride along: their unlinks are done by the caller, and the
- * fsync of {@code queue/} that makes them durable is the next batch's (or one of its own when no
- * commit is waiting), instead of one per removed message on the scheduler's thread.
+ * <p>Removals of delivered messages ride along: their renames and unlinks are done by the caller,
+ * and the fsync of {@code queue/} that makes them durable is the next batch's (or one of its own
+ * when no commit is waiting), instead of one per removed message on the scheduler's thread.
  */
 final class GroupCommitter {
 
     private static final int MAX_BATCH = 256;
-    private static final PendingCommit STOP = new PendingCommit(null, null, null, null, null);
-    private static final PendingCommit REMOVED = new PendingCommit(null, null, null, null, null);
+    private static final PendingCommit STOP = new PendingCommit(null, null, null);
+    private static final PendingCommit REMOVED = new PendingCommit(null, null, null);
 
     private final BlockingQueue<PendingCommit> queue = new LinkedBlockingQueue<>();
     private final Predicate<List<PendingCommit>> batchWriter;
@@ -58,7 +58,7 @@ final class GroupCommitter {
         queue.add(commit);
     }
 
-    /** A message's files were unlinked from {@code queue/}: the directory is fsynced soon, with the next batch. */
+    /** A message's file left {@code queue/}: the directory is fsynced soon, with the next batch. */
     void removed() {
         queue.add(REMOVED);
     }
@@ -94,12 +94,12 @@ final class GroupCommitter {
         }
     }
 
-    /** Fsyncs every commit's files at once; a commit whose fsync failed carries the failure. */
+    /** Fsyncs every commit's file at once; a commit whose fsync failed carries the failure. */
     private void syncAll(List<PendingCommit> batch) {
         List<Future<?>> syncs = new ArrayList<>(batch.size());
         for (PendingCommit commit : batch) {
             syncs.add(batch.size() == 1 ? null : syncThreads.submit(() -> {
-                commit.syncFiles();
+                commit.syncFile();
                 return null;
             }));
         }
@@ -107,7 +107,7 @@ final class GroupCommitter {
             PendingCommit commit = batch.get(i);
             try {
                 if (syncs.get(i) == null) {
-                    commit.syncFiles();
+                    commit.syncFile();
                 } else {
                     syncs.get(i).get();
                 }

@@ -5,36 +5,30 @@ import java.nio.file.Path;
 import java.util.concurrent.CompletableFuture;
 
 /**
- * A message written to {@code tmp/} and waiting to become durable: its two open temp files, the
- * envelope it will have, and the future the session waits on for its 250.
+ * A message written and waiting to become durable: its open file (content and trailer written, in
+ * {@code tmp/} or {@code free/}), the envelope it will have, and the future the session waits on
+ * for its 250.
  */
 final class PendingCommit {
 
     final SpoolEnvelope envelope;
-    final Path dataTemp;
-    final Path envelopeTemp;
-    final SpoolFiles.WritableFile data;
-    final SpoolFiles.WritableFile envelopeFile;
+    final Path path;
+    final SpoolFiles.WritableFile file;
     final CompletableFuture<SpoolEnvelope> future = new CompletableFuture<>();
-    /** Set once its files are in {@code queue/}: a failure after that must remove them from there. */
+    /** Set once its file is in {@code queue/}: a failure after that must remove it from there. */
     boolean published;
-    /** Set when a step failed: the commit fails and its files are removed. */
+    /** Set when a step failed: the commit fails and its file is removed. */
     Throwable failure;
 
-    PendingCommit(SpoolEnvelope envelope, Path dataTemp, Path envelopeTemp,
-            SpoolFiles.WritableFile data, SpoolFiles.WritableFile envelopeFile) {
+    PendingCommit(SpoolEnvelope envelope, Path path, SpoolFiles.WritableFile file) {
         this.envelope = envelope;
-        this.dataTemp = dataTemp;
-        this.envelopeTemp = envelopeTemp;
-        this.data = data;
-        this.envelopeFile = envelopeFile;
+        this.path = path;
+        this.file = file;
     }
 
-    /** Both temp files on the device, then closed. */
-    void syncFiles() throws IOException {
-        data.sync();
-        envelopeFile.sync();
-        data.close();
-        envelopeFile.close();
+    /** The file on the device, then closed. */
+    void syncFile() throws IOException {
+        file.sync();
+        file.close();
     }
 }

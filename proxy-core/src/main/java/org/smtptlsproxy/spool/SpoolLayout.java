@@ -1,6 +1,7 @@
 package org.smtptlsproxy.spool;
 
 import java.io.IOException;
+import java.io.InputStream;
 import java.nio.file.DirectoryStream;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
@@ -15,20 +16,26 @@ import java.util.Optional;
  *
  * <pre>
  * spool.lock      held (fcntl lock) by the one process that owns the spool, normally the proxy
- * tmp/            files being written; never a message; emptied at start
- * queue/ID.data   the content: dot-unstuffed octets as they will be sent, Received: included
- * queue/ID.env    the envelope ({@link EnvelopeCodec}); its presence is what makes ID a message
+ * tmp/            files being created, envelope updates being written; never a message; emptied at start
+ * free/           files of delivered messages kept to be overwritten by new ones (where they lie, until
+ *                 the commit renames them into queue/); never read; emptied at start
+ * queue/ID.msg    the message ({@link MessageFile}): its content, dot-unstuffed octets as they will be
+ *                 sent, Received: included, then its envelope as committed; its presence is what
+ *                 makes ID a message
+ * queue/ID.env    the envelope after a change (attempts, results per recipient), {@link EnvelopeCodec};
+ *                 when present it wins over the one in ID.msg
  * control/        requests from the queue command to the running proxy (retry, delete)
  * corrupt/        files that could not be read at start, moved aside, never dropped
  * deleted/        messages an operator deleted
  * </pre>
  *
- * A message's files reach {@code queue/} by rename from {@code tmp/}, data first, envelope last,
- * and leave it envelope first: a data file without its envelope is an interrupted commit or removal.
+ * A message reaches {@code queue/} by one rename (from {@code tmp/} or {@code free/}) after its
+ * file is fsynced, and leaves it the same way, ID.msg first: an ID.env without its ID.msg is an
+ * interrupted removal.
  */
 public final class SpoolLayout {
 
-    static final String DATA = ".data";
+    static final String MESSAGE = ".msg";
     static final String ENVELOPE = ".env";
 
     private final Path root;
@@ -49,6 +56,10 @@ public final class SpoolLayout {
         return root.resolve("tmp");
     }
 
+    Path free() {
+        return root.resolve("free");
+    }
+
     Path queue() {
         return root.resolve("queue");
     }
@@ -65,8 +76,8 @@ public final class SpoolLayout {
         return root.resolve("deleted");
     }
 
-    Path data(SpoolId id) {
-        return queue().resolve(id.value() + DATA);
+    Path message(SpoolId id) {
+        return queue().resolve(id.value() + MESSAGE);
     }
 
     Path envelope(SpoolId id) {
@@ -74,7 +85,7 @@ public final class SpoolLayout {
     }
 
     void createDirectories() throws IOException {
-        for (Path directory : List.of(root, tmp(), queue(), control(), corrupt(), deleted())) {
+        for (Path directory : List.of(root, tmp(), free(), queue(), control(), corrupt(), deleted())) {
             Files.createDirectories(directory);
         }
     }
@@ -84,10 +95,10 @@ public final class SpoolLayout {
         return Files.isDirectory(queue());
     }
 
-    /** The envelopes in {@code queue/}, in id (arrival) order; unreadable ones are skipped here. */
+    /** The envelopes of the messages in {@code queue/}, in id (arrival) order; unreadable ones are skipped here. */
     public List<SpoolEnvelope> readEnvelopes() throws IOException {
         List<SpoolEnvelope> envelopes = new ArrayList<>();
-        for (SpoolId id : envelopeIds()) {
+        for (SpoolId id : ids(MESSAGE)) {
             try {
                 readEnvelope(id).ifPresent(envelopes::add);
             } catch (CorruptSpoolFileException e) {
@@ -97,12 +108,13 @@ public final class SpoolLayout {
         return envelopes;
     }
 
-    List<SpoolId> envelopeIds() throws IOException {
+    /** The ids of the files in {@code queue/} named ID{@code extension}, sorted. */
+    List<SpoolId> ids(String extension) throws IOException {
         List<SpoolId> ids = new ArrayList<>();
-        try (DirectoryStream<Path> entries = Files.newDirectoryStream(queue(), "*" + ENVELOPE)) {
+        try (DirectoryStream<Path> entries = Files.newDirectoryStream(queue(), "*" + extension)) {
             for (Path entry : entries) {
                 String name = entry.getFileName().toString();
-                SpoolId id = SpoolId.parseOrNull(name.substring(0, name.length() - ENVELOPE.length()));
+                SpoolId id = SpoolId.parseOrNull(name.substring(0, name.length() - extension.length()));
                 if (id != null) {
                     ids.add(id);
                 }
@@ -112,19 +124,36 @@ public final class SpoolLayout {
         return ids;
     }
 
-    /** The envelope of {@code id}; empty when there is no such message (any more). */
+    /**
+     * The envelope of {@code id}: its sidecar when it has one, else its message file's trailer;
+     * empty when there is no such message (any more).
+     */
     public Optional<SpoolEnvelope> readEnvelope(SpoolId id) throws IOException, CorruptSpoolFileException {
-        byte[] bytes;
+        if (!Files.exists(message(id))) {
+            return Optional.empty();
+        }
         try {
-            bytes = Files.readAllBytes(envelope(id));
+            return Optional.of(EnvelopeCodec.decode(Files.readAllBytes(envelope(id)), id.value() + ENVELOPE));
+        } catch (NoSuchFileException e) {
+            // no change since the commit: the trailer holds the envelope
+        }
+        try {
+            return Optional.of(MessageFile.readTrailer(message(id)));
         } catch (NoSuchFileException e) {
             return Optional.empty();
         }
-        return Optional.of(EnvelopeCodec.decode(bytes, id.value() + ENVELOPE));
     }
 
-    /** The content file of a message, for reading (show, delivery). */
+    /**
+     * The content of a message as it will be sent (show, delivery): a stream that stops where the
+     * envelope's content size says, before the trailer.
+     */
+    public InputStream openContent(SpoolEnvelope envelope) throws IOException {
+        return MessageFile.openContent(message(envelope.id()), envelope.contentSize());
+    }
+
+    /** The file of a message in {@code queue/}, content and trailer: to see whether it is there, not to read. */
     public Path contentFile(SpoolId id) {
-        return data(id);
+        return message(id);
     }
 }

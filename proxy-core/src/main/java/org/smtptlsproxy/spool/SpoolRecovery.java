@@ -3,20 +3,22 @@ package org.smtptlsproxy.spool;
 import java.io.IOException;
 import java.nio.file.DirectoryStream;
 import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.TreeSet;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * The scan at start, before anything is accepted: temp files are deleted (none got a 250),
- * content files without an envelope are deleted (an interrupted commit or removal), and anything
- * unreadable (an envelope that does not check, content missing or of the wrong size, a name that
- * is no message) is moved to {@code corrupt/} and reported, never dropped.
+ * The scan at start, before anything is accepted: files in {@code tmp/} are deleted (none got a
+ * 250), so are those kept in {@code free/} for reuse; an envelope sidecar without its message file
+ * is deleted (an interrupted removal); anything unreadable (a message file whose trailer does not
+ * check or whose size disagrees with it, a sidecar of another message, a name that is no message)
+ * is moved to {@code corrupt/} and reported, never dropped.
  */
 final class SpoolRecovery {
 
@@ -32,58 +34,55 @@ final class SpoolRecovery {
         this.metrics = metrics;
     }
 
-    RecoveryReport run(Map<SpoolId, SpoolEnvelope> into) throws IOException {
+    /** Fills {@code into} with the messages and {@code sidecars} with those whose envelope is a sidecar. */
+    RecoveryReport run(Map<SpoolId, SpoolEnvelope> into, Set<SpoolId> sidecars) throws IOException {
         int temps = 0;
         for (Path temp : list(layout.tmp())) {
             files.delete(temp);
             temps++;
         }
+        for (Path kept : list(layout.free())) {
+            files.delete(kept); // a delivered message's file, or one a crash caught being overwritten
+        }
+        Set<SpoolId> messageIds = new TreeSet<>();
+        Set<SpoolId> envelopeIds = new TreeSet<>();
         List<String> corrupt = new ArrayList<>();
-        Set<String> claimed = new HashSet<>();
-        int orphans = 0;
-        for (SpoolId id : layout.envelopeIds()) {
-            String envelopeName = id.value() + SpoolLayout.ENVELOPE;
-            String dataName = id.value() + SpoolLayout.DATA;
-            claimed.add(envelopeName);
-            claimed.add(dataName);
+        for (Path entry : list(layout.queue())) {
+            String name = entry.getFileName().toString();
+            SpoolId id = idOf(name, SpoolLayout.MESSAGE);
+            if (id != null) {
+                messageIds.add(id);
+                continue;
+            }
+            id = idOf(name, SpoolLayout.ENVELOPE);
+            if (id != null) {
+                envelopeIds.add(id);
+                continue;
+            }
+            moveAside(name);
+            corrupt.add(name + ": not a spool file");
+            metrics.corruptMovedAside();
+            log.error("spool: {} is not a spool file; moved to {}", name, layout.corrupt());
+        }
+        for (SpoolId id : messageIds) {
+            boolean hasSidecar = envelopeIds.remove(id);
             try {
-                SpoolEnvelope envelope = layout.readEnvelope(id)
-                        .orElseThrow(() -> new CorruptSpoolFileException(envelopeName, "vanished during the scan"));
-                if (!envelope.id().equals(id)) {
-                    throw new CorruptSpoolFileException(envelopeName, "holds the envelope of " + envelope.id());
+                into.put(id, read(id, hasSidecar));
+                if (hasSidecar) {
+                    sidecars.add(id);
                 }
-                Path data = layout.data(id);
-                if (!Files.exists(data)) {
-                    throw new CorruptSpoolFileException(dataName, "content file missing");
-                }
-                long size = Files.size(data);
-                if (size != envelope.contentSize()) {
-                    throw new CorruptSpoolFileException(dataName,
-                            "content is " + size + " bytes, the envelope says " + envelope.contentSize());
-                }
-                into.put(id, envelope);
             } catch (CorruptSpoolFileException e) {
-                moveAside(envelopeName);
-                moveAside(dataName);
+                moveAside(id.value() + SpoolLayout.MESSAGE);
+                moveAside(id.value() + SpoolLayout.ENVELOPE);
                 corrupt.add(e.getMessage());
                 metrics.corruptMovedAside();
                 log.error("spool: {}; moved to {} for inspection", e.getMessage(), layout.corrupt());
             }
         }
-        for (Path entry : list(layout.queue())) {
-            String name = entry.getFileName().toString();
-            if (claimed.contains(name)) {
-                continue;
-            }
-            if (name.endsWith(SpoolLayout.DATA) && SpoolId.parseOrNull(name.substring(0, name.length() - SpoolLayout.DATA.length())) != null) {
-                files.delete(entry);
-                orphans++;
-            } else {
-                moveAside(name);
-                corrupt.add(name + ": not a spool file");
-                metrics.corruptMovedAside();
-                log.error("spool: {} is not a spool file; moved to {}", name, layout.corrupt());
-            }
+        int orphans = 0;
+        for (SpoolId id : envelopeIds) {
+            files.delete(layout.envelope(id));
+            orphans++;
         }
         files.syncDirectory(layout.queue());
         if (!corrupt.isEmpty()) {
@@ -91,11 +90,47 @@ final class SpoolRecovery {
         }
         RecoveryReport report = new RecoveryReport(into.size(), temps, orphans, corrupt);
         if (temps > 0 || orphans > 0 || !corrupt.isEmpty()) {
-            log.warn("spool: recovered {} messages from {}; deleted {} unfinished writes and {} content files without "
-                    + "an envelope; moved {} corrupt files aside", report.recovered(), layout.root(), temps, orphans,
+            log.warn("spool: recovered {} messages from {}; deleted {} unfinished writes and {} envelopes of removed "
+                    + "messages; moved {} corrupt files aside", report.recovered(), layout.root(), temps, orphans,
                     corrupt.size());
         }
         return report;
+    }
+
+    /** The message's envelope: the sidecar when there is one (it must be of the same message), else the trailer. */
+    private SpoolEnvelope read(SpoolId id, boolean hasSidecar) throws IOException, CorruptSpoolFileException {
+        String name = id.value() + SpoolLayout.MESSAGE;
+        SpoolEnvelope committed;
+        try {
+            committed = MessageFile.readTrailer(layout.message(id));
+        } catch (NoSuchFileException e) {
+            throw new CorruptSpoolFileException(name, "vanished during the scan");
+        }
+        if (!committed.id().equals(id)) {
+            throw new CorruptSpoolFileException(name, "holds the message " + committed.id());
+        }
+        if (!hasSidecar) {
+            return committed;
+        }
+        String sidecarName = id.value() + SpoolLayout.ENVELOPE;
+        SpoolEnvelope changed;
+        try {
+            changed = EnvelopeCodec.decode(Files.readAllBytes(layout.envelope(id)), sidecarName);
+        } catch (NoSuchFileException e) {
+            throw new CorruptSpoolFileException(sidecarName, "vanished during the scan");
+        }
+        if (!changed.id().equals(id) || changed.contentSize() != committed.contentSize()) {
+            throw new CorruptSpoolFileException(sidecarName, "is the envelope of " + changed.id() + " ("
+                    + changed.contentSize() + " bytes), not of this message (" + committed.contentSize() + " bytes)");
+        }
+        return changed;
+    }
+
+    private static SpoolId idOf(String name, String extension) {
+        if (!name.endsWith(extension)) {
+            return null;
+        }
+        return SpoolId.parseOrNull(name.substring(0, name.length() - extension.length()));
     }
 
     private void moveAside(String name) throws IOException {

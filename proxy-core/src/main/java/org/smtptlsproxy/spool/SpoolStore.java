@@ -6,7 +6,6 @@ import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.channels.FileLock;
 import java.nio.channels.OverlappingFileLockException;
-import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
@@ -15,8 +14,11 @@ import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Collection;
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
+import java.util.Set;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ConcurrentSkipListMap;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.Consumer;
@@ -24,11 +26,13 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * The durable spool: one directory ({@link SpoolLayout}) owned by one process. A message is
- * written to {@code tmp/} and becomes one only by rename into {@code queue/} after its files are
- * fsynced, followed by an fsync of {@code queue/}; its commit completes after that and not before,
- * so a 250 is only ever given for a message that survives a crash. Envelope changes are a new file
- * renamed over the old one: a crash leaves one or the other, never a mix.
+ * The durable spool: one directory ({@link SpoolLayout}) owned by one process. A message is one
+ * file ({@link MessageFile}): its content, then its envelope. It is written in {@code tmp/} (or over
+ * a delivered message's file kept in {@code free/}, see {@link RecycledFiles}) and becomes a message
+ * only by rename into {@code queue/} after it is fsynced, followed by an fsync of {@code queue/};
+ * its commit completes after that and not before, so a 250 is only ever given for a message that
+ * survives a crash. Envelope changes are a sidecar file, {@code queue/ID.env}, renamed over the
+ * previous one: a crash leaves one or the other, never a mix.
  *
  * <p>The envelopes are also kept in memory (bounded by {@code max_messages}) for the scheduler; the
  * content never is. Thread-safe: sessions commit from any thread, the scheduler updates and removes
@@ -47,6 +51,9 @@ public final class SpoolStore implements AutoCloseable {
     private final FileChannel lockChannel;
     private final FileLock lock;
     private final ConcurrentSkipListMap<SpoolId, SpoolEnvelope> messages = new ConcurrentSkipListMap<>();
+    /** The messages whose envelope changed since the commit: they have a {@code queue/ID.env} to remove too. */
+    private final Set<SpoolId> sidecars = ConcurrentHashMap.newKeySet();
+    private final RecycledFiles recycled = new RecycledFiles();
     /** Content bytes of the messages, plus those written so far by open writers. */
     private final AtomicLong usedBytes = new AtomicLong();
     private final Object reservations = new Object();
@@ -67,7 +74,7 @@ public final class SpoolStore implements AutoCloseable {
         this.metrics = metrics;
         this.lockChannel = lockChannel;
         this.lock = lock;
-        this.recovery = new SpoolRecovery(layout, files, metrics).run(messages);
+        this.recovery = new SpoolRecovery(layout, files, metrics).run(messages, sidecars);
         messages.values().forEach(envelope -> usedBytes.addAndGet(envelope.contentSize()));
         this.ids = new SpoolIdGenerator(clock, messages.isEmpty() ? null : messages.lastKey());
         if (settings.groupCommit()) {
@@ -146,9 +153,18 @@ public final class SpoolStore implements AutoCloseable {
             openWriters++;
         }
         SpoolId id = ids.next();
-        Path temp = layout.tmp().resolve(id.value() + SpoolLayout.DATA);
+        Path reusable = recycled.take();
+        if (reusable != null) {
+            try {
+                return new SpoolWriter(this, id, reusable, files.reuse(reusable), true);
+            } catch (IOException | RuntimeException e) {
+                log.warn("spool: could not reuse {}, creating a new file instead: {}", reusable, e.toString());
+                deleteQuietly(reusable);
+            }
+        }
+        Path temp = layout.tmp().resolve(id.value() + SpoolLayout.MESSAGE);
         try {
-            return new SpoolWriter(this, id, temp, files.create(temp));
+            return new SpoolWriter(this, id, temp, files.create(temp), false);
         } catch (IOException | RuntimeException e) {
             releaseWriter(0);
             throw e;
@@ -164,9 +180,14 @@ public final class SpoolStore implements AutoCloseable {
         }
     }
 
-    void discardTemp(Path temp, SpoolFiles.WritableFile file, long size) {
+    /** A writer's message will not be: a new file goes, a reused one is ready for the next message again. */
+    void discard(Path path, SpoolFiles.WritableFile file, boolean reused, long size) {
         closeQuietly(file);
-        deleteQuietly(temp);
+        if (reused) {
+            recycled.giveBack(path);
+        } else {
+            deleteQuietly(path);
+        }
         releaseWriter(size);
     }
 
@@ -177,23 +198,23 @@ public final class SpoolStore implements AutoCloseable {
         }
     }
 
-    CompletableFuture<SpoolEnvelope> commit(SpoolId id, Path dataTemp, SpoolFiles.WritableFile data, long size,
-            MessageDraft draft) {
+    /**
+     * Appends the envelope to the writer's file (cutting off what a reused file held beyond it) and
+     * hands the file to the fsync: of the batch with group commit, else on this thread.
+     */
+    CompletableFuture<SpoolEnvelope> commit(SpoolId id, Path path, SpoolFiles.WritableFile file, boolean reused,
+            long size, MessageDraft draft) {
         Instant now = Instant.now(clock);
         SpoolEnvelope envelope = new SpoolEnvelope(id, now, draft.listener(), draft.sessionId(), draft.clientFacts(),
                 draft.sender(), draft.senderParameters(), draft.recipients(), size, 0, now, null);
-        Path envelopeTemp = layout.tmp().resolve(id.value() + SpoolLayout.ENVELOPE);
-        SpoolFiles.WritableFile envelopeFile;
+        PendingCommit commit = new PendingCommit(envelope, path, file);
         try {
             ensureOpen();
-            envelopeFile = files.create(envelopeTemp);
-        } catch (IOException | RuntimeException e) {
-            discardTemp(dataTemp, data, size);
-            return CompletableFuture.failedFuture(e);
-        }
-        PendingCommit commit = new PendingCommit(envelope, dataTemp, envelopeTemp, data, envelopeFile);
-        try {
-            envelopeFile.write(ByteBuffer.wrap(EnvelopeCodec.encode(envelope)));
+            byte[] trailer = MessageFile.trailer(envelope);
+            file.write(ByteBuffer.wrap(trailer));
+            if (reused) {
+                file.truncate(size + trailer.length);
+            }
         } catch (IOException | RuntimeException e) {
             commit.failure = e;
             fail(commit);
@@ -203,7 +224,7 @@ public final class SpoolStore implements AutoCloseable {
             committer.submit(commit);
         } else {
             try {
-                commit.syncFiles();
+                commit.syncFile();
             } catch (IOException | RuntimeException e) {
                 commit.failure = e;
             }
@@ -221,9 +242,8 @@ public final class SpoolStore implements AutoCloseable {
                 continue;
             }
             try {
-                files.rename(commit.dataTemp, layout.data(commit.envelope.id()));
+                files.rename(commit.path, layout.message(commit.envelope.id()));
                 commit.published = true;
-                files.rename(commit.envelopeTemp, layout.envelope(commit.envelope.id()));
                 published.add(commit);
             } catch (IOException | RuntimeException e) {
                 commit.failure = e;
@@ -234,7 +254,7 @@ public final class SpoolStore implements AutoCloseable {
             return false;
         }
         try {
-            files.syncDirectory(layout.queue());
+            syncQueue();
         } catch (IOException | RuntimeException e) {
             for (PendingCommit commit : published) {
                 commit.failure = e;
@@ -261,23 +281,31 @@ public final class SpoolStore implements AutoCloseable {
     /** Makes removals durable when no commit batch did it for them. */
     private void syncQueueAfterRemovals() {
         try {
-            files.syncDirectory(layout.queue());
+            syncQueue();
         } catch (IOException | RuntimeException e) {
-            // The unlinks are done; until an fsync of queue/ succeeds, a crash may bring a delivered
-            // message back, to be sent again: the documented duplicate window, never a loss.
+            // The renames and unlinks are done; until an fsync of queue/ succeeds, a crash may bring a
+            // delivered message back, to be sent again: the documented duplicate window, never a loss.
+            // Its file is not overwritten meanwhile: it stays awaiting that fsync.
             log.warn("spool: could not fsync {} after removals: {}", layout.queue(), e.toString());
         }
     }
 
-    /** A commit that will not complete: its files go, from queue/ too (envelope first), and it fails. */
+    /**
+     * Fsyncs {@code queue/}, which makes its renames and unlinks durable; the files freed before it
+     * started are then safe to overwrite.
+     */
+    private void syncQueue() throws IOException {
+        long mark = recycled.beforeDirectorySync();
+        files.syncDirectory(layout.queue());
+        recycled.directorySynced(mark);
+    }
+
+    /** A commit that will not complete: its file goes, from queue/ too, and it fails. */
     private void fail(PendingCommit commit) {
-        closeQuietly(commit.data);
-        closeQuietly(commit.envelopeFile);
-        deleteQuietly(commit.envelopeTemp);
-        deleteQuietly(commit.dataTemp);
+        closeQuietly(commit.file);
+        deleteQuietly(commit.path);
         if (commit.published) {
-            deleteQuietly(layout.envelope(commit.envelope.id()));
-            deleteQuietly(layout.data(commit.envelope.id()));
+            deleteQuietly(layout.message(commit.envelope.id()));
         }
         releaseWriter(commit.envelope.contentSize());
         commit.future.completeExceptionally(commit.failure);
@@ -294,23 +322,29 @@ public final class SpoolStore implements AutoCloseable {
 
     public SpooledMessage message(SpoolId id) {
         SpoolEnvelope envelope = messages.get(id);
-        return envelope == null ? null : new SpooledMessage(envelope, layout.contentFile(id));
+        return envelope == null ? null : new SpooledMessage(envelope, layout.message(id));
     }
 
-    /** The content as it will be sent, streamed from disk. */
+    /** The content as it will be sent, streamed from disk (without the trailer). */
     public InputStream openContent(SpoolId id) throws IOException {
-        return Files.newInputStream(layout.contentFile(id));
+        SpoolEnvelope envelope = messages.get(id);
+        if (envelope == null) {
+            throw new NoSuchFileException(layout.message(id).toString(), null, "no such message in the spool");
+        }
+        return layout.openContent(envelope);
     }
 
     /**
      * Replaces a message's envelope durably: the new one is written and fsynced in {@code tmp/},
-     * renamed over the old one, and {@code queue/} is fsynced. A crash leaves the old or the new.
+     * renamed to {@code queue/ID.env} (over the previous change, if any; from then on it wins over
+     * the envelope in the message file), and {@code queue/} is fsynced. A crash leaves the old or
+     * the new.
      */
     public void update(SpoolEnvelope envelope) throws IOException {
         ensureOpen();
         SpoolId id = envelope.id();
         if (!messages.containsKey(id)) {
-            throw new NoSuchFileException(layout.envelope(id).toString(), null, "no such message in the spool");
+            throw new NoSuchFileException(layout.message(id).toString(), null, "no such message in the spool");
         }
         Path temp = layout.tmp().resolve(id.value() + SpoolLayout.ENVELOPE + "." + tempCounter.incrementAndGet());
         try (SpoolFiles.WritableFile file = files.create(temp)) {
@@ -326,16 +360,19 @@ public final class SpoolStore implements AutoCloseable {
             deleteQuietly(temp);
             throw e;
         }
+        sidecars.add(id);
         messages.put(id, envelope);
-        files.syncDirectory(layout.queue());
+        syncQueue();
     }
 
     /**
-     * Removes a finished message: envelope first, so a crash in between leaves an orphan, not a
-     * message. With group commit the fsync of {@code queue/} that makes the removal durable is
-     * shared with the next commit batch (or the removals around it) rather than one per message:
-     * until then a crash brings the message back and it is sent again, which widens the duplicate
-     * window after the upstream's 250 by about one batch; it never loses anything.
+     * Removes a finished message: its file leaves {@code queue/} first (to {@code free/}, kept to be
+     * overwritten by a later message, or unlinked), then its changed envelope if it has one, so a
+     * crash in between leaves an orphan envelope, not a message. With group commit the fsync of
+     * {@code queue/} that makes the removal durable is shared with the next commit batch (or the
+     * removals around it) rather than one per message: until then a crash brings the message back
+     * and it is sent again, which widens the duplicate window after the upstream's 250 by about one
+     * batch; it never loses anything. The file is not overwritten before that fsync.
      */
     public void remove(SpoolId id) throws IOException {
         ensureOpen();
@@ -343,29 +380,40 @@ public final class SpoolStore implements AutoCloseable {
         if (envelope == null) {
             return;
         }
-        files.delete(layout.envelope(id));
+        Path file = layout.message(id);
+        if (recycled.accepts(envelope.contentSize())) {
+            Path kept = layout.free().resolve(file.getFileName());
+            files.rename(file, kept);
+            recycled.freed(kept);
+        } else {
+            files.delete(file);
+        }
         messages.remove(id);
         usedBytes.addAndGet(-envelope.contentSize());
-        files.delete(layout.data(id));
+        if (sidecars.remove(id)) {
+            deleteQuietly(layout.envelope(id));
+        }
         if (committer != null) {
             committer.removed();
         } else {
-            files.syncDirectory(layout.queue());
+            syncQueue();
         }
     }
 
-    /** Moves a message to {@code deleted/} (the operator's delete), envelope first. */
+    /** Moves a message to {@code deleted/} (the operator's delete): its file first, then its changed envelope. */
     public boolean moveToDeleted(SpoolId id) throws IOException {
         ensureOpen();
         SpoolEnvelope envelope = messages.get(id);
         if (envelope == null) {
             return false;
         }
-        files.rename(layout.envelope(id), layout.deleted().resolve(id.value() + SpoolLayout.ENVELOPE));
+        files.rename(layout.message(id), layout.deleted().resolve(id.value() + SpoolLayout.MESSAGE));
         messages.remove(id);
         usedBytes.addAndGet(-envelope.contentSize());
-        files.rename(layout.data(id), layout.deleted().resolve(id.value() + SpoolLayout.DATA));
-        files.syncDirectory(layout.queue());
+        if (sidecars.remove(id)) {
+            files.rename(layout.envelope(id), layout.deleted().resolve(id.value() + SpoolLayout.ENVELOPE));
+        }
+        syncQueue();
         files.syncDirectory(layout.deleted());
         return true;
     }
@@ -378,8 +426,13 @@ public final class SpoolStore implements AutoCloseable {
         return usedBytes.get();
     }
 
+    /**
+     * The arrival of the message with the lowest id: ids are handed out in order as writers open,
+     * so this is the oldest but for messages whose writers opened within the same moments.
+     */
     public Optional<Instant> oldestArrival() {
-        return messages.values().stream().map(SpoolEnvelope::arrival).min(Instant::compareTo);
+        Map.Entry<SpoolId, SpoolEnvelope> first = messages.firstEntry();
+        return first == null ? Optional.empty() : Optional.of(first.getValue().arrival());
     }
 
     public Collection<SpoolId> ids() {
@@ -423,7 +476,8 @@ public final class SpoolStore implements AutoCloseable {
         try {
             files.delete(file);
         } catch (IOException | RuntimeException e) {
-            // Left for recovery: a temp file is deleted at the next start, an envelope-less data file too.
+            // Left for recovery: tmp/ and free/ are emptied at the next start, and an envelope
+            // without its message file is deleted.
             log.warn("spool: could not delete {}: {}", file, e.toString());
         }
     }

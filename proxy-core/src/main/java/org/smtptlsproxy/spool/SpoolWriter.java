@@ -7,13 +7,14 @@ import java.nio.file.Path;
 import java.util.concurrent.CompletableFuture;
 
 /**
- * Streams one message's content to {@code tmp/} through a bounded buffer (memory does not grow
- * with the message), then {@link #commit} makes it a durable message. Not thread-safe: one session
- * writes it. Writes are plain page-cache writes; the slow fsyncs happen in {@link #commit}'s batch,
- * off the caller's thread.
+ * Streams one message's content into its file through a bounded buffer (memory does not grow with
+ * the message), then {@link #commit} makes it a durable message. The file is new in {@code tmp/},
+ * or the file of a delivered message in {@code free/} overwritten in place. Not thread-safe: one
+ * session writes it. Writes are plain page-cache writes; the slow fsync happens in {@link #commit}'s
+ * batch, off the caller's thread.
  *
- * <p>Until {@link #commit} is called, {@link #close()} (or {@link #abort()}) deletes the temp file:
- * a message that did not reach its 250 never becomes one.
+ * <p>Until {@link #commit} is called, {@link #close()} (or {@link #abort()}) discards the file (a
+ * reused one goes back to {@code free/}): a message that did not reach its 250 never becomes one.
  */
 public final class SpoolWriter implements AutoCloseable {
 
@@ -21,17 +22,19 @@ public final class SpoolWriter implements AutoCloseable {
 
     private final SpoolStore store;
     private final SpoolId id;
-    private final Path temp;
+    private final Path path;
     private final SpoolFiles.WritableFile file;
+    private final boolean reused;
     private final ByteBuffer buffer = ByteBuffer.allocate(BUFFER_BYTES);
     private long size;
     private boolean done;
 
-    SpoolWriter(SpoolStore store, SpoolId id, Path temp, SpoolFiles.WritableFile file) {
+    SpoolWriter(SpoolStore store, SpoolId id, Path path, SpoolFiles.WritableFile file, boolean reused) {
         this.store = store;
         this.id = id;
-        this.temp = temp;
+        this.path = path;
         this.file = file;
+        this.reused = reused;
     }
 
     public SpoolId id() {
@@ -92,7 +95,8 @@ public final class SpoolWriter implements AutoCloseable {
 
     /**
      * Makes the message durable with this envelope. The future completes (on the store's commit
-     * thread: do not block in its callbacks) once data, envelope and directory entry are fsynced,
+     * thread: do not block in its callbacks) once the file (content, then the envelope appended to
+     * it) and its directory entry are fsynced,
      * which is the moment to answer 250; it fails with the cause otherwise (an {@link IOException}
      * such as a full disk), and then nothing of the message is left behind.
      */
@@ -107,16 +111,16 @@ public final class SpoolWriter implements AutoCloseable {
             return CompletableFuture.failedFuture(e);
         }
         done = true;
-        return store.commit(id, temp, file, size, draft);
+        return store.commit(id, path, file, reused, size, draft);
     }
 
-    /** Discards the message: deletes its temp file. Safe to call more than once and after commit. */
+    /** Discards the message and its file. Safe to call more than once and after commit. */
     public void abort() {
         if (done) {
             return;
         }
         done = true;
-        store.discardTemp(temp, file, size);
+        store.discard(path, file, reused, size);
     }
 
     @Override

@@ -32,7 +32,12 @@ import org.junit.jupiter.api.io.TempDir;
  * recovered exactly once with its exact octets; a commit that failed while the process lived is
  * never recovered; one in flight when the process died may be (its client got no 250 and sends it
  * again: a duplicate, never a loss) but then whole; a temp file never becomes a message; an
- * envelope update leaves the old envelope or the new one; nothing is ever corrupt.
+ * envelope update leaves the old envelope or the new one; a message removed in the faulty phase,
+ * whose file the new messages then reuse, is gone or else whole; nothing is ever corrupt.
+ *
+ * <p>Half of the crashes are also power losses: the name changes (creates, renames, deletes) that
+ * no directory fsync made durable are undone before the reopen, the file contents kept. This is
+ * what checks that a delivered message's file is overwritten only once its removal is durable.
  */
 @Timeout(300)
 class SpoolCrashTest {
@@ -49,36 +54,62 @@ class SpoolCrashTest {
         long deadline = System.currentTimeMillis() + TIME_BUDGET_MS;
         int crashes = 0;
         int failures = 0;
+        int reuses = 0; // runs in which a writer overwrote the removed message's file
         int run = 0;
         for (; run < RUNS && System.currentTimeMillis() < deadline; run++) {
             boolean crash = random.nextBoolean();
             boolean group = random.nextBoolean();
             int failAt = 1 + random.nextInt(60);
+            boolean powerLoss = crash && random.nextBoolean();
             Path dir = base.resolve("run" + run);
-            runOnce(dir, new Random(random.nextLong()), failAt, crash, group);
+            Path graveyard = base.resolve("graves" + run);
+            if (runOnce(dir, new Random(random.nextLong()), failAt, crash, group, powerLoss ? graveyard : null) > 0) {
+                reuses++;
+            }
             if (crash) {
                 crashes++;
             } else {
                 failures++;
             }
             deleteTree(dir);
+            if (Files.exists(graveyard)) {
+                deleteTree(graveyard);
+            }
         }
         assertTrue(run >= 500, "only " + run + " runs in the time budget");
         assertTrue(crashes > 100 && failures > 100);
+        assertTrue(reuses > run / 2,
+                "the writers reused the removed message's file in only " + reuses + " runs of " + run);
     }
 
-    private void runOnce(Path dir, Random random, int failAt, boolean crash, boolean group) throws Exception {
-        String label = "failAt=" + failAt + " crash=" + crash + " group=" + group;
-        // A message committed before the faults start: the update below rewrites its envelope.
+    /** Returns how many files the writers reused. */
+    private int runOnce(Path dir, Random random, int failAt, boolean crash, boolean group, Path graveyard)
+            throws Exception {
+        boolean powerLoss = graveyard != null;
+        String label = "failAt=" + failAt + " crash=" + crash + " group=" + group + " powerLoss=" + powerLoss;
+        // Messages committed before the faults start: the update below rewrites the first one's
+        // envelope; the second is removed (as if delivered), so that the writers reuse its file.
         SpoolEnvelope before;
         byte[] beforeBytes = bytes(random, 1);
+        List<SpoolEnvelope> doomedStates = new ArrayList<>();
+        byte[] doomedBytes = bytes(random, 6);
         try (SpoolStore store = SpoolStore.open(SpoolTesting.settings(dir), SpoolFiles.disk(), Clock.systemUTC(),
                 SpoolMetrics.none())) {
             SpoolWriter writer = store.open();
             writer.write(beforeBytes);
             before = writer.commit(SpoolTesting.draft()).get(10, TimeUnit.SECONDS);
+            SpoolWriter doomedWriter = store.open();
+            doomedWriter.write(doomedBytes);
+            doomedStates.add(doomedWriter.commit(SpoolTesting.draft()).get(10, TimeUnit.SECONDS));
+            if (random.nextBoolean()) {
+                doomedStates.add(doomedStates.get(0)
+                        .afterAttempt(Instant.parse("2030-01-01T00:00:00Z"), "451 4.3.0 later"));
+                store.update(doomedStates.get(1));
+            }
         }
-        FaultySpoolFiles files = new FaultySpoolFiles(failAt, crash, false);
+        SpoolId doomed = doomedStates.get(0).id();
+        boolean removeDone = false;
+        FaultySpoolFiles files = new FaultySpoolFiles(failAt, crash, false, graveyard);
         Map<SpoolId, byte[]> completed = new HashMap<>();
         Map<SpoolId, byte[]> failedWhileAlive = new HashMap<>();
         Map<SpoolId, byte[]> inFlightAtCrash = new HashMap<>();
@@ -92,6 +123,12 @@ class SpoolCrashTest {
             store = null; // failed (or died) during recovery: the reopen below must still see everything
         }
         if (store != null) {
+            try {
+                store.remove(doomed);
+                removeDone = true;
+            } catch (IOException e) {
+                // the scheduler logs it and removes it at its next tick
+            }
             List<SpoolWriter> writers = new ArrayList<>();
             List<byte[]> contents = new ArrayList<>();
             List<CompletableFuture<SpoolEnvelope>> commits = new ArrayList<>();
@@ -105,6 +142,11 @@ class SpoolCrashTest {
                     writers.add(writer);
                     contents.add(content);
                     commits.add(writer.commit(SpoolTesting.draft()));
+                    if (commits.size() == 1) {
+                        // Its batch's fsync of queue/ (if not the removal's own) makes the removed
+                        // file reusable: the next writers overwrite it.
+                        awaitQuietly(commits.get(0));
+                    }
                 } catch (IOException e) {
                     // the session would answer 4xx; nothing to check but that it left no message
                 }
@@ -126,15 +168,19 @@ class SpoolCrashTest {
             }
             store.close();
         }
+        if (powerLoss) {
+            files.losePowerNow();
+        }
         try (SpoolStore reopened = SpoolTesting.open(dir)) {
             assertEquals(List.of(), reopened.recovery().corrupt(), label);
             assertEquals(List.of(), SpoolTesting.names(dir.resolve("tmp")), label);
+            assertEquals(List.of(), SpoolTesting.names(dir.resolve("free")), label);
             for (Map.Entry<SpoolId, byte[]> entry : completed.entrySet()) {
                 assertTrue(reopened.envelope(entry.getKey()).isPresent(), label + ": lost a completed commit");
                 assertArrayEquals(entry.getValue(), SpoolTesting.content(reopened, entry.getKey()), label);
             }
             for (SpoolId id : reopened.ids()) {
-                if (id.equals(before.id())) {
+                if (id.equals(before.id()) || id.equals(doomed)) {
                     continue;
                 }
                 if (failedWhileAlive.containsKey(id)) {
@@ -153,7 +199,22 @@ class SpoolCrashTest {
                 assertTrue(envelope.equals(before) || envelope.equals(updated), label);
             }
             assertArrayEquals(beforeBytes, SpoolTesting.content(reopened, before.id()), label);
+            if (reopened.envelope(doomed).isPresent()) {
+                // With power lost, a removal whose fsync of queue/ was still to come may come back.
+                assertFalse(removeDone && !powerLoss, label + ": a completed removal came back");
+                assertTrue(doomedStates.contains(reopened.envelope(doomed).get()), label);
+                assertArrayEquals(doomedBytes, SpoolTesting.content(reopened, doomed), label);
+            }
             assertFalse(reopened.bytes() < 0, label);
+        }
+        return files.reuses();
+    }
+
+    private static void awaitQuietly(CompletableFuture<SpoolEnvelope> commit) throws Exception {
+        try {
+            commit.get(10, TimeUnit.SECONDS);
+        } catch (ExecutionException e) {
+            // checked with the others below
         }
     }
 

@@ -19,12 +19,15 @@ import java.time.Clock;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 @Timeout(60)
 class SpoolStoreTest {
@@ -77,7 +80,7 @@ class SpoolStoreTest {
     @Test
     void aCrashBeforeCommitLeavesATempFileThatRecoveryDeletes() throws Exception {
         Files.createDirectories(dir.resolve("tmp"));
-        Files.writeString(dir.resolve("tmp").resolve("0000000000000.data"), "half a message");
+        Files.writeString(dir.resolve("tmp").resolve("0000000000000.msg"), "half a message");
         try (SpoolStore store = SpoolTesting.open(dir)) {
             assertEquals(1, store.recovery().tempFilesDeleted());
             assertEquals(0, store.depth());
@@ -85,27 +88,57 @@ class SpoolStoreTest {
     }
 
     @Test
-    void corruptEnvelopeAndShortContentAreMovedAsideAndReportedNotDropped() throws Exception {
+    void damagedTrailerTruncatedFileForeignSidecarAndStrayFilesAreMovedAsideAndReportedNotDropped() throws Exception {
         SpoolId damaged;
-        SpoolId shortened;
+        SpoolId truncated;
+        SpoolId mismatched;
         SpoolId good;
         try (SpoolStore store = SpoolTesting.open(dir)) {
             damaged = commit(store, "one").id();
-            shortened = commit(store, "two").id();
-            good = commit(store, "three").id();
+            truncated = commit(store, "two, a little longer").id();
+            mismatched = commit(store, "three").id();
+            good = commit(store, "four").id();
+            store.update(store.envelope(good).orElseThrow().withNextAttempt(Instant.parse("2030-01-01T00:00:00Z")));
         }
-        Path envelope = dir.resolve("queue").resolve(damaged + ".env");
-        byte[] bytes = Files.readAllBytes(envelope);
-        bytes[bytes.length / 2] ^= 1;
-        Files.write(envelope, bytes);
-        Files.write(dir.resolve("queue").resolve(shortened + ".data"), "tw".getBytes(StandardCharsets.US_ASCII));
-        Files.writeString(dir.resolve("queue").resolve("notes.txt"), "someone's file");
+        Path queue = dir.resolve("queue");
+        Path trailerDamaged = queue.resolve(damaged + ".msg");
+        byte[] bytes = Files.readAllBytes(trailerDamaged);
+        bytes[bytes.length - 20] ^= 1; // inside the envelope's body
+        Files.write(trailerDamaged, bytes);
+        Path cut = queue.resolve(truncated + ".msg");
+        Files.write(cut, java.util.Arrays.copyOf(Files.readAllBytes(cut), (int) Files.size(cut) - 5));
+        Files.copy(queue.resolve(good + ".env"), queue.resolve(mismatched + ".env"));
+        Files.writeString(queue.resolve("notes.txt"), "someone's file");
+        Files.writeString(queue.resolve(good + ".data"), "the old two-file layout");
         try (SpoolStore store = SpoolTesting.open(dir)) {
             assertEquals(List.of(good), store.ids());
-            assertEquals(3, store.recovery().corrupt().size(), store.recovery().corrupt().toString());
-            assertTrue(store.recovery().corrupt().get(0).contains("checksum"), store.recovery().corrupt().get(0));
-            assertEquals(java.util.stream.Stream.of(damaged + ".env", damaged + ".data", shortened + ".env",
-                    shortened + ".data", "notes.txt").sorted().toList(), names(dir.resolve("corrupt")));
+            assertEquals(Instant.parse("2030-01-01T00:00:00Z"), store.envelope(good).orElseThrow().nextAttempt());
+            List<String> reasons = store.recovery().corrupt();
+            assertEquals(5, reasons.size(), reasons.toString());
+            assertTrue(reasons.contains(good + ".data: not a spool file"), reasons.toString());
+            assertTrue(reasons.contains("notes.txt: not a spool file"), reasons.toString());
+            assertTrue(reasons.stream().anyMatch(r -> r.startsWith(damaged + ".msg") && r.contains("checksum")),
+                    reasons.toString());
+            assertTrue(reasons.stream().anyMatch(r -> r.startsWith(truncated + ".msg")), reasons.toString());
+            assertTrue(reasons.stream().anyMatch(r -> r.startsWith(mismatched + ".env") && r.contains(good.value())),
+                    reasons.toString());
+            assertEquals(java.util.stream.Stream.of(damaged + ".msg", truncated + ".msg", mismatched + ".msg",
+                    mismatched + ".env", good + ".data", "notes.txt").sorted().toList(), names(dir.resolve("corrupt")));
+            assertEquals(List.of(good + ".env", good + ".msg"), names(queue));
+        }
+    }
+
+    @Test
+    void aMessageFileCutInsideItsContentIsNotReadAsAShorterMessage() throws Exception {
+        SpoolEnvelope envelope;
+        try (SpoolStore store = SpoolTesting.open(dir)) {
+            envelope = commit(store, "0123456789");
+            Path file = dir.resolve("queue").resolve(envelope.id() + ".msg");
+            try (var channel = java.nio.channels.FileChannel.open(file, java.nio.file.StandardOpenOption.WRITE)) {
+                channel.truncate(4);
+            }
+            IOException failure = assertThrows(IOException.class, () -> content(store, envelope.id()));
+            assertTrue(failure.getMessage().contains("ends 6 bytes before its content does"), failure.getMessage());
         }
     }
 
@@ -126,16 +159,23 @@ class SpoolStoreTest {
     }
 
     @Test
-    void removeAndMoveToDeleted() throws Exception {
+    void removeKeepsTheFileForReuseAndMoveToDeletedTakesTheSidecarAlong() throws Exception {
         try (SpoolStore store = SpoolTesting.open(dir)) {
-            SpoolId done = commit(store, "done").id();
-            SpoolId unwanted = commit(store, "unwanted").id();
-            store.remove(done);
-            assertTrue(store.moveToDeleted(unwanted));
+            SpoolEnvelope done = commit(store, "done");
+            store.update(done.withNextAttempt(Instant.parse("2030-01-01T00:00:00Z")));
+            SpoolEnvelope unwanted = commit(store, "unwanted");
+            store.update(unwanted.withNextAttempt(Instant.parse("2030-01-01T00:00:00Z")));
+            SpoolId plain = commit(store, "never changed").id();
+            store.remove(done.id());
+            assertTrue(store.moveToDeleted(unwanted.id()));
+            assertTrue(store.moveToDeleted(plain));
             assertEquals(0, store.depth());
             assertEquals(0, store.bytes());
+            assertEquals(Optional.empty(), store.oldestArrival());
             assertEquals(List.of(), names(dir.resolve("queue")));
-            assertEquals(List.of(unwanted + ".data", unwanted + ".env"), names(dir.resolve("deleted")));
+            assertEquals(List.of(done.id() + ".msg"), names(dir.resolve("free")));
+            assertEquals(java.util.stream.Stream.of(plain + ".msg", unwanted.id() + ".env", unwanted.id() + ".msg")
+                    .sorted().toList(), names(dir.resolve("deleted")));
         }
     }
 
@@ -211,21 +251,160 @@ class SpoolStoreTest {
 
     @Test
     void aFailedCommitReportsTheCauseAndLeavesNoFile() throws Exception {
-        // Step 1 is recovery's directory fsync; 2 creates the data file, 3 writes it, 4 creates the
-        // envelope, 5 writes it, 6 fsyncs the data.
-        FaultySpoolFiles files = new FaultySpoolFiles(6, false);
+        // Step 1 is recovery's directory fsync; 2 creates the message file, 3 writes the content,
+        // 4 appends the envelope, 5 fsyncs the file.
+        FaultySpoolFiles files = new FaultySpoolFiles(5, false);
         try (SpoolStore store = SpoolStore.open(SpoolTesting.settings(dir).withGroupCommit(false), files,
                 Clock.systemUTC(), SpoolMetrics.none())) {
             SpoolWriter writer = store.open();
             writer.write(new byte[] {1, 2, 3});
             CompletableFuture<SpoolEnvelope> commit = writer.commit(draft());
             ExecutionException failure = assertThrows(ExecutionException.class, () -> commit.get(10, TimeUnit.SECONDS));
-            assertEquals("injected failure at step 6 (fsync)", failure.getCause().getMessage());
+            assertEquals("injected failure at step 5 (fsync)", failure.getCause().getMessage());
             assertEquals(List.of(), names(dir.resolve("tmp")));
             assertEquals(List.of(), names(dir.resolve("queue")));
             assertEquals(0, store.bytes());
             assertTrue(store.hasRoomFor(0));
         }
+    }
+
+    @ParameterizedTest(name = "group commit {0}")
+    @ValueSource(booleans = {true, false})
+    void aDeliveredMessagesFileIsReusedAndAShorterMessageInItReadsBackExactly(boolean group) throws Exception {
+        byte[] longer = new byte[20_000];
+        java.util.Arrays.fill(longer, (byte) 'L');
+        List<byte[]> shorter = List.of("a batch".getBytes(StandardCharsets.US_ASCII),
+                "Subject: short\r\n\r\nreused\r\n".getBytes(StandardCharsets.US_ASCII));
+        SpoolSettings settings = SpoolTesting.settings(dir).withGroupCommit(group);
+        List<SpoolEnvelope> written = new ArrayList<>();
+        try (SpoolStore store = SpoolStore.open(settings, SpoolFiles.disk(), Clock.systemUTC(), SpoolMetrics.none())) {
+            SpoolEnvelope first = commit(store, longer);
+            Object delivered = fileKey(dir.resolve("queue").resolve(first.id() + ".msg"));
+            store.remove(first.id());
+            assertEquals(List.of(first.id() + ".msg"), names(dir.resolve("free")));
+            // The file may be overwritten only once an fsync of queue/ made the removal durable: at
+            // once without group commit, with group commit once the removal's or the next batch's
+            // fsync is done, so the second message after the removal reuses it at the latest.
+            List<Object> files = new ArrayList<>();
+            for (byte[] content : shorter) {
+                int freeBefore = names(dir.resolve("free")).size();
+                SpoolWriter writer = store.open();
+                writer.write(content);
+                boolean reused = names(dir.resolve("tmp")).isEmpty();
+                if (!written.isEmpty()) {
+                    assertEquals(freeBefore > 0, reused, "a file freed before the last batch is ready");
+                }
+                SpoolEnvelope envelope = writer.commit(draft()).get(10, TimeUnit.SECONDS);
+                // A reused file is overwritten where it lies; its commit renames it from free/ to queue/.
+                assertEquals(reused ? freeBefore - 1 : freeBefore, names(dir.resolve("free")).size());
+                written.add(envelope);
+                Path file = dir.resolve("queue").resolve(envelope.id() + ".msg");
+                files.add(fileKey(file));
+                assertArrayEquals(content, content(store, envelope.id()));
+                assertEquals(content.length + MessageFile.trailer(envelope).length, Files.size(file),
+                        "what the longer message left past the trailer is cut off");
+            }
+            assertTrue(files.contains(delivered), "the delivered message's file was not reused");
+            assertEquals(List.of(), names(dir.resolve("free")));
+            assertEquals(List.of(), names(dir.resolve("tmp")));
+        }
+        try (SpoolStore store = SpoolStore.open(settings, SpoolFiles.disk(), Clock.systemUTC(), SpoolMetrics.none())) {
+            assertEquals(List.of(), store.recovery().corrupt());
+            assertEquals(written, store.envelopes());
+            for (int i = 0; i < written.size(); i++) {
+                assertArrayEquals(shorter.get(i), content(store, written.get(i).id()));
+            }
+        }
+    }
+
+    @Test
+    void anAbortedWriterGivesItsReusedFileBackAndAFreeFileNeverOutlivesARestart() throws Exception {
+        SpoolSettings settings = SpoolTesting.settings(dir).withGroupCommit(false);
+        try (SpoolStore store = SpoolStore.open(settings, SpoolFiles.disk(), Clock.systemUTC(), SpoolMetrics.none())) {
+            SpoolId first = commit(store, "first").id();
+            store.remove(first);
+            SpoolWriter aborted = store.open();
+            aborted.write(new byte[] {1, 2, 3});
+            assertEquals(List.of(), names(dir.resolve("tmp")));
+            aborted.abort();
+            assertEquals(List.of(first + ".msg"), names(dir.resolve("free")));
+            assertEquals(0, store.bytes());
+            SpoolEnvelope next = commit(store, "next");
+            assertEquals(List.of(), names(dir.resolve("free")), "the aborted message's file was reused again");
+            assertArrayEquals("next".getBytes(StandardCharsets.US_ASCII), content(store, next.id()));
+            store.remove(next.id());
+        }
+        try (SpoolStore store = SpoolStore.open(settings, SpoolFiles.disk(), Clock.systemUTC(), SpoolMetrics.none())) {
+            assertEquals(List.of(), names(dir.resolve("free")));
+            assertEquals(0, store.depth());
+        }
+    }
+
+    @Test
+    void aChangedEnvelopeIsASidecarThatWinsOverTheTrailerAfterReopen() throws Exception {
+        SpoolEnvelope updated;
+        try (SpoolStore store = SpoolTesting.open(dir)) {
+            SpoolEnvelope envelope = commit(store, "x");
+            assertEquals(List.of(envelope.id() + ".msg"), names(dir.resolve("queue")));
+            updated = envelope.afterAttempt(Instant.parse("2030-01-01T00:00:00Z"), "451 4.7.500 Server busy");
+            store.update(updated);
+            assertEquals(List.of(updated.id() + ".env", updated.id() + ".msg"), names(dir.resolve("queue")));
+        }
+        SpoolLayout layout = new SpoolLayout(dir);
+        assertEquals(updated, layout.readEnvelope(updated.id()).orElseThrow());
+        assertEquals(List.of(updated), layout.readEnvelopes());
+        try (SpoolStore store = SpoolTesting.open(dir)) {
+            assertEquals(List.of(updated), store.envelopes());
+            assertArrayEquals("x".getBytes(StandardCharsets.US_ASCII), content(store, updated.id()));
+            store.remove(updated.id());
+            assertEquals(List.of(), names(dir.resolve("queue")), "the sidecar goes with the message");
+        }
+    }
+
+    @Test
+    void anEnvelopeWithoutItsMessageFileIsAnInterruptedRemovalDeletedAtStart() throws Exception {
+        SpoolEnvelope kept;
+        SpoolEnvelope removed;
+        try (SpoolStore store = SpoolTesting.open(dir)) {
+            removed = commit(store, "delivered");
+            store.update(removed.withNextAttempt(Instant.parse("2030-01-01T00:00:00Z")));
+            kept = commit(store, "still queued");
+        }
+        // What a crash between the two steps of remove() leaves: the file is gone, the sidecar not.
+        Files.move(dir.resolve("queue").resolve(removed.id() + ".msg"),
+                dir.resolve("free").resolve(removed.id() + ".msg"));
+        assertEquals(Optional.empty(), new SpoolLayout(dir).readEnvelope(removed.id()));
+        try (SpoolStore store = SpoolTesting.open(dir)) {
+            assertEquals(1, store.recovery().orphansDeleted());
+            assertEquals(List.of(), store.recovery().corrupt());
+            assertEquals(List.of(kept), store.envelopes());
+            assertEquals(List.of(kept.id() + ".msg"), names(dir.resolve("queue")));
+            assertEquals(List.of(), names(dir.resolve("free")));
+        }
+    }
+
+    @Test
+    void oldestArrivalIsTheFirstMessages() throws Exception {
+        MutableClock clock = new MutableClock(Instant.parse("2030-01-01T00:00:00Z"));
+        try (SpoolStore store = SpoolStore.open(SpoolTesting.settings(dir), SpoolFiles.disk(), clock,
+                SpoolMetrics.none())) {
+            SpoolEnvelope first = commit(store, "first");
+            clock.advance(java.time.Duration.ofMinutes(5));
+            commit(store, "second");
+            assertEquals(Optional.of(first.arrival()), store.oldestArrival());
+            store.remove(first.id());
+            assertEquals(Optional.of(Instant.parse("2030-01-01T00:05:00Z")), store.oldestArrival());
+        }
+    }
+
+    private static Object fileKey(Path file) throws IOException {
+        return Files.readAttributes(file, java.nio.file.attribute.BasicFileAttributes.class).fileKey();
+    }
+
+    private static SpoolEnvelope commit(SpoolStore store, byte[] content) throws Exception {
+        SpoolWriter writer = store.open();
+        writer.write(content);
+        return writer.commit(draft()).get(10, TimeUnit.SECONDS);
     }
 
     private static SpoolEnvelope commit(SpoolStore store, String text) throws Exception {

@@ -101,7 +101,7 @@ public final class QueueCommand implements Runnable {
     }
 
     private static boolean isEmptyDirectory(Path dir) {
-        try (java.util.stream.Stream<Path> entries = java.nio.file.Files.list(dir)) {
+        try (java.util.stream.Stream<Path> entries = Files.list(dir)) {
             return entries.findAny().isEmpty();
         } catch (IOException e) {
             return false;
@@ -233,7 +233,7 @@ public final class QueueCommand implements Runnable {
                         + (r.lastReply() == null ? "" : ": " + r.lastReply()));
             }
             out.println();
-            try (InputStream in = Files.newInputStream(layout.contentFile(spoolId))) {
+            try (InputStream in = layout.openContent(e)) {
                 byte[] head = in.readNBytes(MAX_HEADER_BYTES);
                 String text = new String(head, StandardCharsets.UTF_8);
                 int end = text.indexOf("\r\n\r\n");

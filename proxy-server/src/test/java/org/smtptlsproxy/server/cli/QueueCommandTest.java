@@ -96,6 +96,20 @@ class QueueCommandTest {
     }
 
     @Test
+    void showPrintsAHeadersOnlyMessageWithoutTheEnvelopeStoredAfterIt() throws Exception {
+        SpoolEnvelope envelope;
+        try (SpoolStore store = open()) {
+            SpoolWriter writer = store.open();
+            writer.write("Subject: no body, no blank line\r\n".getBytes(StandardCharsets.US_ASCII));
+            envelope = writer.commit(new MessageDraft("printers", "s43", "client=192.0.2.7", "a@example.com", "",
+                    List.of(SpoolRecipient.pending("b@example.com", "")))).get(10, TimeUnit.SECONDS);
+        }
+        Run show = queue("show", envelope.id().value());
+        assertEquals(0, show.exit(), show.err());
+        assertTrue(show.out().endsWith("\n\nSubject: no body, no blank line\r\n"), show.out());
+    }
+
+    @Test
     void mistakesAreClearErrors() throws Exception {
         try (SpoolStore store = open()) {
             commit(store, "a@example.com", "b@example.com");
@@ -150,7 +164,7 @@ class QueueCommandTest {
         SpoolLayout layout = new SpoolLayout(dir);
         assertFalse(layout.readEnvelope(later.id()).orElseThrow().nextAttempt().isAfter(Instant.now()));
         assertTrue(layout.readEnvelope(unwanted.id()).isEmpty());
-        assertTrue(Files.exists(dir.resolve("deleted").resolve(unwanted.id() + ".data")));
+        assertTrue(Files.exists(dir.resolve("deleted").resolve(unwanted.id() + ".msg")));
     }
 
     @Test
