@@ -151,9 +151,4 @@ public final class SpoolLayout {
     public InputStream openContent(SpoolEnvelope envelope) throws IOException {
         return MessageFile.openContent(message(envelope.id()), envelope.contentSize());
     }
-
-    /** The file of a message in {@code queue/}, content and trailer: to see whether it is there, not to read. */
-    public Path contentFile(SpoolId id) {
-        return message(id);
-    }
 }
