@@ -151,4 +151,13 @@ public final class SpoolLayout {
     public InputStream openContent(SpoolEnvelope envelope) throws IOException {
         return MessageFile.openContent(message(envelope.id()), envelope.contentSize());
     }
+
+    /**
+     * Whether {@code id} is still a message in {@code queue/}. A reader outside the owning process
+     * asks this after reading content: a message file leaves {@code queue/} before it can be
+     * overwritten for another message, so content read while this stayed true is the message's.
+     */
+    public boolean holds(SpoolId id) {
+        return Files.exists(message(id));
+    }
 }

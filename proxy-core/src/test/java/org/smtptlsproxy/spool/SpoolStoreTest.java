@@ -180,6 +180,27 @@ class SpoolStoreTest {
     }
 
     @Test
+    void aReaderOutsideTheStoreKnowsWhenWhatItReadMayBeAnotherMessage() throws Exception {
+        // `queue show` reads a live spool: the message it opened can be delivered and its file
+        // overwritten by the next message before it reads. SpoolLayout.holds tells it afterwards.
+        try (SpoolStore store = SpoolStore.open(SpoolTesting.settings(dir).withGroupCommit(false), SpoolFiles.disk(),
+                Clock.systemUTC(), SpoolMetrics.none())) {
+            SpoolEnvelope shown = commit(store, "the shown message");
+            SpoolLayout reader = new SpoolLayout(dir);
+            try (java.io.InputStream opened = reader.openContent(shown)) {
+                assertTrue(reader.holds(shown.id()));
+                store.remove(shown.id());
+                SpoolEnvelope next = commit(store, "a different one!!");
+                assertEquals(List.of(), names(dir.resolve("free")), "the next message took the delivered file");
+                assertEquals("a different one!!", new String(opened.readAllBytes(), StandardCharsets.US_ASCII),
+                        "the opened file now holds the next message");
+                assertFalse(reader.holds(shown.id()), "which holds() reveals");
+                assertTrue(reader.holds(next.id()));
+            }
+        }
+    }
+
+    @Test
     void boundsRefuseBeforeDataAndDuringIt() throws Exception {
         SpoolSettings small = new SpoolSettings(dir, 1000, 2, true, 2);
         try (SpoolStore store = SpoolStore.open(small, SpoolFiles.disk(), Clock.systemUTC(), SpoolMetrics.none())) {

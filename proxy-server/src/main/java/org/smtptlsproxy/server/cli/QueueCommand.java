@@ -235,6 +235,10 @@ public final class QueueCommand implements Runnable {
             out.println();
             try (InputStream in = layout.openContent(e)) {
                 byte[] head = in.readNBytes(MAX_HEADER_BYTES);
+                if (!layout.holds(spoolId)) {
+                    // Delivered while we read: its file may already hold another message's octets.
+                    throw new java.nio.file.NoSuchFileException(spoolId.value());
+                }
                 String text = new String(head, StandardCharsets.UTF_8);
                 int end = text.indexOf("\r\n\r\n");
                 out.print(end < 0 ? text : text.substring(0, end + 2));
