@@ -1,6 +1,7 @@
 package org.smtptlsproxy.delivery;
 
 import io.netty.channel.EventLoop;
+import java.util.concurrent.Executor;
 import org.smtptlsproxy.spool.SpoolStore;
 
 /**
@@ -12,10 +13,13 @@ public final class SpoolDelivery implements Delivery {
 
     private final SpoolStore store;
     private final String listener;
+    private final Executor fileIo;
 
-    public SpoolDelivery(SpoolStore store, String listener) {
+    /** @param fileIo the spool's I/O threads: every file operation of a transaction runs there, not on the event loop */
+    public SpoolDelivery(SpoolStore store, String listener, Executor fileIo) {
         this.store = store;
         this.listener = listener;
+        this.fileIo = fileIo;
     }
 
     @Override
@@ -23,7 +27,7 @@ public final class SpoolDelivery implements Delivery {
         return new DeliverySession() {
             @Override
             public DeliveryTransaction begin(TransactionFacts facts) {
-                return new SpoolTransaction(store, listener, facts, loop);
+                return new SpoolTransaction(store, listener, facts, loop, fileIo);
             }
 
             @Override

@@ -47,15 +47,15 @@ final class ProxySpool implements AutoCloseable {
     private final SpoolStore store;
     private final SpoolScheduler scheduler;
     private final ScheduledExecutorService schedulerThread;
-    private final ExecutorService fileReads;
+    private final ExecutorService fileIo;
 
     private ProxySpool(SpoolConfig config, SpoolStore store, SpoolScheduler scheduler,
-                       ScheduledExecutorService schedulerThread, ExecutorService fileReads) {
+                       ScheduledExecutorService schedulerThread, ExecutorService fileIo) {
         this.config = config;
         this.store = store;
         this.scheduler = scheduler;
         this.schedulerThread = schedulerThread;
-        this.fileReads = fileReads;
+        this.fileIo = fileIo;
     }
 
     /**
@@ -78,10 +78,12 @@ final class ProxySpool implements AutoCloseable {
         }
         ScheduledExecutorService schedulerThread =
                 Executors.newSingleThreadScheduledExecutor(new DefaultThreadFactory("spool-scheduler", true));
-        ExecutorService fileReads = Executors.newFixedThreadPool(2, new DefaultThreadFactory("spool-read", true));
+        // File work off the event loops: reads for delivery attempts, and each spooling session's
+        // open, writes and commit hand-over (SpoolTransaction).
+        ExecutorService fileIo = Executors.newFixedThreadPool(2, new DefaultThreadFactory("spool-io", true));
         SecureRandom jitter = new SecureRandom();
         SpoolScheduler scheduler = new SpoolScheduler(store,
-                new UpstreamSpoolSender(upstream, loops, fileReads, hostname),
+                new UpstreamSpoolSender(upstream, loops, fileIo, hostname),
                 new RetrySchedule(config.retryFirst(), config.retryMax(), jitter::nextDouble), config.maxAge(),
                 config.bounce(), new DeliveryStatusNotification(hostname), metrics, clock,
                 schedulerThread, MAX_IN_FLIGHT);
@@ -89,7 +91,7 @@ final class ProxySpool implements AutoCloseable {
         LOG.info("spool {}: {} message(s) queued; room for {} messages and {} bytes of content, kept up to {}",
                 config.directory(), store.depth(), config.maxMessages(), config.maxSize().bytes(),
                 Durations.format(config.maxAge()));
-        return new ProxySpool(config, store, scheduler, schedulerThread, fileReads);
+        return new ProxySpool(config, store, scheduler, schedulerThread, fileIo);
     }
 
     Path directory() {
@@ -101,7 +103,7 @@ final class ProxySpool implements AutoCloseable {
     }
 
     Delivery deliveryFor(String listener) {
-        return new SpoolDelivery(store, listener);
+        return new SpoolDelivery(store, listener, fileIo);
     }
 
     /** The spool's state for /health: depth, content bytes, oldest message, a throttling hold. */
@@ -122,7 +124,7 @@ final class ProxySpool implements AutoCloseable {
         // Not shutdownNow: an interrupt closes a FileChannel mid-write (ClosedByInterruptException),
         // and the result of an attempt that has just ended deserves to be recorded.
         schedulerThread.shutdown();
-        fileReads.shutdown();
+        fileIo.shutdown();
         try {
             if (!schedulerThread.awaitTermination(5, TimeUnit.SECONDS)) {
                 LOG.warn("spool {}: the scheduler did not finish within 5 s; its attempts are retried after the restart",
