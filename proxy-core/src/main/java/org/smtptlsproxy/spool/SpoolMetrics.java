@@ -14,8 +14,9 @@ import org.smtptlsproxy.smtp.UpstreamReplyReason;
 
 /**
  * The spool's meters ({@code smtp_proxy_spool_*}): depth, bytes and the age of the oldest message
- * as gauges read from the store when scraped, and the configured limits; delivery attempts by outcome and reason, files moved
- * to {@code corrupt/}, and notifications sent. Labels come from enums only.
+ * as gauges read from the store when scraped, and the configured limits; delivery attempts by
+ * outcome and reason, files moved to {@code corrupt/}, and notifications sent. Labels come from
+ * enums only.
  */
 public final class SpoolMetrics {
 
