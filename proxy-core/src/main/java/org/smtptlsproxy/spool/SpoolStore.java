@@ -268,12 +268,14 @@ public final class SpoolStore implements AutoCloseable {
             synchronized (reservations) {
                 openWriters--;
             }
-            commit.future.complete(envelope);
+            // The listener first: once a commit completes (the sender's 250), the scheduler already
+            // knows of the message, whatever runs next.
             try {
                 committedListener.accept(envelope);
             } catch (RuntimeException e) {
                 log.warn("spool: the commit listener failed for {}", envelope.id(), e);
             }
+            commit.future.complete(envelope);
         }
         return true;
     }
