@@ -14,6 +14,10 @@ import org.slf4j.LoggerFactory;
  * one read) costs one trip to the pool, not one per task. Each task sees what the ones before it
  * did. When the pool refuses work (it is shutting down), each waiting task's fallback runs
  * instead, on the submitting thread.
+ *
+ * <p>Netty's {@code NonStickyEventExecutorGroup} orders tasks the same way, but when its pool
+ * refuses one it throws and leaves the task queued, and every later task of that executor then
+ * waits silently: a sender would hang instead of getting its 451.
  */
 final class SerialTasks {
 

@@ -67,7 +67,6 @@ final class SpoolTransaction implements DeliveryTransaction {
     private final AtomicLong unwritten = new AtomicLong();
     /** Loop only. */
     private Runnable writableListener;
-    private boolean waitingForDrain;
 
     SpoolTransaction(SpoolStore store, String listener, TransactionFacts facts, EventLoop loop, Executor fileIo) {
         this.store = store;
@@ -156,22 +155,16 @@ final class SpoolTransaction implements DeliveryTransaction {
         }
     }
 
+    /** The session ignores a wake it is not waiting for, so every drain may tell it. */
     private void drained() {
-        if (waitingForDrain && isWritable()) {
-            waitingForDrain = false;
-            if (writableListener != null) {
-                writableListener.run();
-            }
+        if (writableListener != null && isWritable()) {
+            writableListener.run();
         }
     }
 
     @Override
     public boolean isWritable() {
-        boolean writable = unwritten.get() <= HIGH_WATER;
-        if (!writable) {
-            waitingForDrain = true;
-        }
-        return writable;
+        return unwritten.get() <= HIGH_WATER;
     }
 
     @Override

@@ -50,8 +50,4 @@ final class DueMessages {
             byTime.remove(new Entry(at, id));
         }
     }
-
-    int size() {
-        return dueAt.size();
-    }
 }

@@ -68,12 +68,4 @@ final class RecycledFiles {
     synchronized void giveBack(Path file) {
         ready.addLast(file);
     }
-
-    synchronized int ready() {
-        return ready.size();
-    }
-
-    synchronized int awaitingSync() {
-        return awaitingSync.size();
-    }
 }

@@ -63,8 +63,6 @@ public final class SpoolScheduler implements AutoCloseable {
     private final int maxInFlight;
     private final SpoolControl control;
     private final Set<SpoolId> inFlight = new HashSet<>();
-    /** Every message this scheduler knows of and the store still holds: due, in flight, or finishing. */
-    private final Set<SpoolId> tracked = new HashSet<>();
     private final DueMessages due = new DueMessages();
     /** Finished messages whose notification or removal is still to do (or to try again). */
     private final Set<SpoolId> toComplete = new LinkedHashSet<>();
@@ -161,12 +159,8 @@ public final class SpoolScheduler implements AutoCloseable {
             applyRequests(periodic);
             for (SpoolId id : List.copyOf(toComplete)) {
                 toComplete.remove(id);
-                Optional<SpoolEnvelope> finished = store.envelope(id);
-                if (finished.isPresent()) {
-                    complete(finished.get()); // its results are on disk; the notification or removal is not yet
-                } else {
-                    tracked.remove(id);
-                }
+                // Its results are on disk; the notification or removal is not yet.
+                store.envelope(id).ifPresent(this::complete);
             }
             Instant now = clock.instant();
             while (inFlight.size() < maxInFlight && !now.isBefore(upstreamHeldUntil)) {
@@ -175,11 +169,9 @@ public final class SpoolScheduler implements AutoCloseable {
                     break;
                 }
                 Optional<SpoolEnvelope> envelope = store.envelope(id);
-                if (envelope.isEmpty()) {
-                    tracked.remove(id);
-                } else if (envelope.get().isFinished()) {
+                if (envelope.isPresent() && envelope.get().isFinished()) {
                     complete(envelope.get());
-                } else {
+                } else if (envelope.isPresent()) {
                     dispatch(envelope.get());
                 }
             }
@@ -191,8 +183,8 @@ public final class SpoolScheduler implements AutoCloseable {
     /** Indexes the messages committed since the last tick (and, at the first, those recovered). */
     private void takeArrivals() {
         for (SpoolEnvelope envelope; (envelope = arrivals.poll()) != null; ) {
-            if (!tracked.add(envelope.id())) {
-                continue;
+            if (isKnown(envelope.id())) {
+                continue; // committed while this scheduler was being built: it arrived twice
             }
             if (envelope.isFinished()) {
                 toComplete.add(envelope.id());
@@ -240,9 +232,13 @@ public final class SpoolScheduler implements AutoCloseable {
         }
     }
 
+    /** Whether the message is waiting, in flight or being finished here already. */
+    private boolean isKnown(SpoolId id) {
+        return due.contains(id) || inFlight.contains(id) || toComplete.contains(id) || completing.contains(id);
+    }
+
     /** A message the store no longer holds. */
     private void forget(SpoolId id) {
-        tracked.remove(id);
         due.remove(id);
         toComplete.remove(id);
     }
